@@ -1,0 +1,3 @@
+module image-gallery
+
+go 1.19

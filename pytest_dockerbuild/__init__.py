@@ -1,0 +1,68 @@
+"""pytest-dockerbuild: test Docker builds, their stages and the images they make."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.register_assert_rewrite("pytest_dockerbuild.assertions")
+
+from ._build import Builder, BuildRequest, BuildResult, StageResult, StepResult  # noqa: E402
+from ._dockerfile import Dockerfile, Instruction, Stage  # noqa: E402
+from ._engine import Engine, EngineInfo  # noqa: E402
+from ._errors import (  # noqa: E402
+    BaseImageMissing,
+    BuildFailed,
+    DockerbuildError,
+    DockerfileEmpty,
+    DockerfileError,
+    DockerfileNotFound,
+    DockerfileSyntaxError,
+    EngineUnavailable,
+    ImageError,
+    PathNotFound,
+    UnknownStage,
+)
+from ._image import FileEntry, FileTree, Image, ImageComparison, ImageConfig, Layer, parse_size  # noqa: E402
+from .assertions import (  # noqa: E402
+    BUILD_TOOLS,
+    assert_no_build_tools,
+    assert_path_absent,
+    assert_path_exists,
+    assert_size_under,
+)
+
+__all__ = [
+    "BUILD_TOOLS",
+    "BaseImageMissing",
+    "BuildFailed",
+    "BuildRequest",
+    "BuildResult",
+    "Builder",
+    "DockerbuildError",
+    "Dockerfile",
+    "DockerfileEmpty",
+    "DockerfileError",
+    "DockerfileNotFound",
+    "DockerfileSyntaxError",
+    "Engine",
+    "EngineInfo",
+    "EngineUnavailable",
+    "FileEntry",
+    "FileTree",
+    "Image",
+    "ImageComparison",
+    "ImageConfig",
+    "ImageError",
+    "Instruction",
+    "Layer",
+    "PathNotFound",
+    "Stage",
+    "StageResult",
+    "StepResult",
+    "UnknownStage",
+    "assert_no_build_tools",
+    "assert_path_absent",
+    "assert_path_exists",
+    "assert_size_under",
+    "parse_size",
+]

@@ -1,0 +1,474 @@
+"""Building images: requests, content keys, results, and the session's build cache.
+
+A :class:`Builder` turns a :class:`BuildRequest` into a :class:`BuildResult`
+(or raises :class:`BuildFailed`) with one of the backends, each of which
+parses its own output into the same result model.  A request with the same
+content key (context files, Dockerfile, args, target, substitutions, resolved
+base images, backend) is built once per session; an image an earlier run
+built for the same key is reused unless ``reuse=False``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import re
+import stat
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import docker.errors
+from docker.utils.build import exclude_paths
+
+from ._dockerfile import Dockerfile, normalize_image
+from ._engine import LABEL_KEY, LABEL_MANAGED
+from ._errors import BuildFailed, DockerbuildError
+from ._image import Image, human_size
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+
+__all__ = ["BuildRequest", "BuildResult", "Builder", "StageResult", "StepResult"]
+
+KEY_VERSION = "1"
+BACKENDS = ("classic",)
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What to build: a context folder, a Dockerfile, a target stage and arguments."""
+
+    context: Path
+    dockerfile: Path  #: absolute
+    target: str | None = None
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    image_map: Mapping[str, str] = field(default_factory=dict)  #: normalized FROM image -> replacement
+    backend: str = "classic"
+    tag: str | None = None  #: an extra tag for the built image
+
+    def describe(self) -> str:
+        try:
+            shown = self.dockerfile.relative_to(Path.cwd())
+        except ValueError:
+            shown = self.dockerfile
+        return f"{shown}" + (f" --target {self.target}" if self.target else "")
+
+
+@dataclass
+class StepResult:
+    """One instruction of a build."""
+
+    stage: str  #: the stage's name (or index for an unnamed stage)
+    step: int  #: 1-based position within the stage; the FROM is step 1
+    instruction: str  #: as written in the Dockerfile, e.g. ``RUN mvn -B package``
+    line: int | None  #: 1-based Dockerfile line
+    cached: bool | None  #: True if the layer cache was used; None for FROM (nothing to cache)
+    seconds: float | None = None  #: wall time of the step, if known
+
+    @property
+    def keyword(self) -> str:
+        return self.instruction.split(" ", 1)[0].upper()
+
+    def __str__(self) -> str:
+        state = {True: "cached", False: "built", None: "-"}[self.cached]
+        return f"[{self.stage} {self.step}] {self.instruction} ({state})"
+
+
+@dataclass
+class StageResult:
+    """One stage of the Dockerfile in a build: built, or skipped by the backend."""
+
+    ref: str  #: name, or index for an unnamed stage
+    index: int
+    base: str  #: FROM as written (ARGs expanded)
+    base_image: str  #: FROM after base-image substitution
+    built: bool  #: False if the backend did not build it (not needed for the target)
+    steps: list[StepResult] = field(default_factory=list)
+    image_id: str | None = None  #: the stage's image, where the backend keeps one (classic)
+
+    @property
+    def cached(self) -> bool:
+        """True if every cacheable step of the stage came from the layer cache."""
+        return self.built and all(s.cached for s in self.steps if s.cached is not None)
+
+    @property
+    def seconds(self) -> float:
+        return sum(s.seconds or 0.0 for s in self.steps)
+
+
+@dataclass
+class BuildResult:
+    """A successful build: the image, its stages and steps, and the log."""
+
+    request: BuildRequest
+    key: str  #: the content key
+    image: Image
+    backend: str
+    dockerfile: Dockerfile
+    stages: list[StageResult]
+    log: list[str]
+    seconds: float
+    reused: bool = False  #: True when an earlier run's image was reused (no steps known)
+
+    @property
+    def steps(self) -> list[StepResult]:
+        """All steps of the built stages, in the order the backend reported them."""
+        return [step for stage in self.stages for step in stage.steps]
+
+    @property
+    def built_stages(self) -> list[str]:
+        return [s.ref for s in self.stages if s.built]
+
+    @property
+    def skipped_stages(self) -> list[str]:
+        return [s.ref for s in self.stages if not s.built]
+
+    @property
+    def target_stage(self) -> StageResult:
+        """The stage that was built as the target (the last stage by default)."""
+        return self.stage(self.request.target if self.request.target is not None else len(self.stages) - 1)
+
+    def stage(self, ref: str | int) -> StageResult:
+        """The result of stage ``ref`` (name or index)."""
+        wanted = self.dockerfile.stage(ref).index
+        return next(s for s in self.stages if s.index == wanted)
+
+    def step(self, pattern: str, stage: str | None = None) -> StepResult:
+        """The first step whose instruction contains ``pattern`` (a regex searched in it)."""
+        self._require_steps()
+        for step in self.steps:
+            if (stage is None or step.stage == stage) and re.search(pattern, step.instruction):
+                return step
+        listing = "\n".join(f"  {s}" for s in self.steps)
+        raise LookupError(f"no step matches {pattern!r} in the build of {self.request.describe()}:\n{listing}")
+
+    @property
+    def cache_hits(self) -> int:
+        return sum(1 for s in self.steps if s.cached)
+
+    @property
+    def cacheable_steps(self) -> int:
+        return sum(1 for s in self.steps if s.cached is not None)
+
+    @property
+    def cache_ratio(self) -> float:
+        """Cached steps / cacheable steps (FROM lines do not count); 1.0 when there is none."""
+        self._require_steps()
+        return self.cache_hits / self.cacheable_steps if self.cacheable_steps else 1.0
+
+    def _require_steps(self) -> None:
+        if self.reused:
+            raise DockerbuildError(
+                f"the build of {self.request.describe()} was reused from an earlier run, so its steps are "
+                "unknown; build with reuse=False (or run with --dockerbuild-rebuild) to inspect steps and the cache"
+            )
+
+    def summary(self) -> str:
+        state = "reused" if self.reused else f"{self.cache_hits}/{self.cacheable_steps} steps cached"
+        return f"{self.request.describe()}: {human_size(self.image.size)}, {self.seconds:.1f} s, {state}"
+
+    def __repr__(self) -> str:
+        return f"<BuildResult {self.request.describe()} {self.image!r} {self.backend}>"
+
+
+class Builder:
+    """Builds requests with a backend, once per content key per session."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        image_map: Mapping[str, str] | None = None,
+        backend: str = "auto",
+        reuse: bool = True,
+        log_tail: int = 20,
+    ) -> None:
+        self.engine = engine
+        self.image_map = {normalize_image(k): v for k, v in (image_map or {}).items()}
+        self.default_backend = backend
+        self.reuse = reuse
+        self.log_tail = log_tail
+        self.results: list[BuildResult] = []  #: every build of the session, in order
+        self.failures: list[BuildFailed] = []
+        self._cache: dict[str, BuildResult | DockerbuildError] = {}
+        self._listeners: list[Callable[[BuildResult | DockerbuildError], None]] = []
+
+    # -- public ----------------------------------------------------------------
+    def build(
+        self,
+        context: str | os.PathLike[str],
+        dockerfile: str | os.PathLike[str] | None = None,
+        *,
+        target: str | None = None,
+        build_args: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        image_map: Mapping[str, str] | None = None,
+        backend: str | None = None,
+        tag: str | None = None,
+        reuse: bool | None = None,
+    ) -> BuildResult:
+        """Build ``context`` (or its stage ``target``) and return the result.
+
+        :param dockerfile: path relative to the context (default ``Dockerfile``), or absolute.
+        :param image_map: extra FROM substitutions for this build (``{"diamol/base": "local/base"}``).
+        :param backend: ``"classic"`` or ``"auto"`` (default: the session's).
+        :param reuse: take an image an earlier run built for the same content key (default: the session's).
+        :raises BuildFailed: a step failed (with the stage, step, instruction, exit code and log tail).
+        :raises DockerfileError: the Dockerfile is missing, empty, malformed or has no such target.
+        """
+        __tracebackhide__ = True
+        request, parsed = self.prepare(
+            context, dockerfile, target=target, build_args=build_args, labels=labels,
+            image_map=image_map, backend=backend, tag=tag,
+        )  # fmt: skip
+        key = self.content_key(request, parsed)
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._build_once(request, parsed, key, self.reuse if reuse is None else reuse)
+            self._cache[key] = cached
+        for listener in self._listeners:
+            listener(cached)
+        if isinstance(cached, DockerbuildError):
+            error = copy.copy(cached)
+            raise error.with_traceback(None)
+        return cached
+
+    def expect_failure(
+        self,
+        context: str | os.PathLike[str],
+        dockerfile: str | os.PathLike[str] | None = None,
+        *,
+        stage: str | None = None,
+        exit_code: int | None = None,
+        match: str | None = None,
+        **options: object,
+    ) -> BuildFailed:
+        """Build and assert that it fails (in ``stage``, with ``exit_code``, with a
+        reason or log matching the regex ``match``); returns the failure."""
+        __tracebackhide__ = True
+        try:
+            result = self.build(context, dockerfile, **options)  # type: ignore[arg-type]
+        except BuildFailed as failure:
+            problems = []
+            if stage is not None and failure.stage != stage:
+                problems.append(f"it failed in stage {failure.stage!r}, not {stage!r}")
+            if exit_code is not None and failure.exit_code != exit_code:
+                problems.append(f"it failed with exit code {failure.exit_code}, not {exit_code}")
+            if match is not None and not re.search(match, failure.reason + "\n" + "\n".join(failure.log)):
+                problems.append(f"neither its error nor its log matches {match!r}")
+            if problems:
+                raise AssertionError("The build failed, but " + "; ".join(problems) + f".\n\n{failure}") from None
+            return failure
+        raise AssertionError(
+            f"Expected the build of {result.request.describe()} to fail"
+            + (f" in stage {stage!r}" if stage else "")
+            + f", but it succeeded: {result.summary()}"
+        )
+
+    def dockerfile(
+        self, context: str | os.PathLike[str], dockerfile: str | os.PathLike[str] | None = None,
+        build_args: Mapping[str, str] | None = None,
+    ) -> Dockerfile:  # fmt: skip
+        """The parsed Dockerfile of a context (stages, stage graph), without building."""
+        context_path = Path(context).resolve()
+        path = _dockerfile_path(context_path, dockerfile)
+        return Dockerfile.load(path, context_path, build_args)
+
+    def image(self, reference: str) -> Image:
+        """Inspect any image of the engine by reference or id (e.g. a stage's ``base_image``)."""
+        return self.engine.image(reference)
+
+    def add_listener(self, listener: Callable[[BuildResult | DockerbuildError], None]) -> None:
+        """Call ``listener`` with every result or error handed out (for report sections)."""
+        self._listeners.append(listener)
+
+    # -- internals ---------------------------------------------------------------
+    def prepare(
+        self,
+        context: str | os.PathLike[str],
+        dockerfile: str | os.PathLike[str] | None,
+        *,
+        target: str | None,
+        build_args: Mapping[str, str] | None,
+        labels: Mapping[str, str] | None,
+        image_map: Mapping[str, str] | None,
+        backend: str | None,
+        tag: str | None,
+    ) -> tuple[BuildRequest, Dockerfile]:
+        args = {str(k): str(v) for k, v in (build_args or {}).items()}
+        parsed = self.dockerfile(context, dockerfile, args)
+        if target is not None:
+            target = parsed.stage(target).ref  # UnknownStage lists the stages
+        mapping = dict(self.image_map)
+        mapping.update({normalize_image(k): v for k, v in (image_map or {}).items()})
+        request = BuildRequest(
+            context=Path(context).resolve(),
+            dockerfile=parsed.path,
+            target=target,
+            build_args=args,
+            labels=dict(labels or {}),
+            image_map=mapping,
+            backend=self._backend(backend),
+            tag=tag,
+        )
+        return request, parsed
+
+    def _backend(self, wanted: str | None) -> str:
+        choice = wanted or self.default_backend
+        if choice == "auto":
+            return "classic"
+        if choice not in BACKENDS:
+            raise ValueError(f"unknown backend {choice!r}; use one of {', '.join(BACKENDS)} or 'auto'")
+        return choice
+
+    def content_key(self, request: BuildRequest, parsed: Dockerfile) -> str:
+        """A hash of everything that decides the build's output."""
+        digest = hashlib.sha256()
+        bases = {}
+        for image in parsed.external_images(request.target):
+            replacement = request.image_map.get(normalize_image(image), image)
+            try:
+                bases[image] = self.engine.client.api.inspect_image(replacement)["Id"]
+            except docker.errors.APIError:
+                bases[image] = f"missing:{replacement}"
+        header = {
+            "version": KEY_VERSION,
+            "backend": request.backend,
+            "dockerfile": parsed.text,
+            "target": request.target,
+            "args": sorted(request.build_args.items()),
+            "labels": sorted(request.labels.items()),
+            "map": sorted(request.image_map.items()),
+            "bases": sorted(bases.items()),
+        }
+        digest.update(json.dumps(header, sort_keys=True).encode())
+        digest.update(context_digest(request.context, request.dockerfile).encode())
+        return digest.hexdigest()
+
+    def _build_once(
+        self, request: BuildRequest, parsed: Dockerfile, key: str, reuse: bool
+    ) -> BuildResult | DockerbuildError:
+        if reuse:
+            previous = self.engine.client.images.list(filters={"label": f"{LABEL_KEY}={key}"})
+            if previous:
+                result = self._reused(request, parsed, key, previous[0].id)
+                self.results.append(result)
+                return result
+        try:
+            from ._classic import build_classic
+
+            result = build_classic(self, request, parsed, key)
+        except DockerbuildError as error:
+            if isinstance(error, BuildFailed):
+                self.failures.append(error)
+            return error
+        self.results.append(result)
+        return result
+
+    def _reused(self, request: BuildRequest, parsed: Dockerfile, key: str, image_id: str) -> BuildResult:
+        reachable = {s.index for s in parsed.reachable(request.target)}
+        stages = [
+            StageResult(
+                s.ref, s.index, s.base, self.resolve_base(request, s.base, s.is_external_base), s.index in reachable
+            )
+            for s in parsed.stages
+        ]
+        return BuildResult(
+            request, key, self.engine.image(image_id), request.backend, parsed, stages, [], 0.0, reused=True
+        )
+
+    # -- helpers shared by the backends ---------------------------------------------
+    def resolve_base(self, request: BuildRequest, base: str, external: bool) -> str:
+        return request.image_map.get(normalize_image(base), base) if external else base
+
+    def image_labels(self, request: BuildRequest, key: str) -> dict[str, str]:
+        return {**request.labels, LABEL_MANAGED: "true", LABEL_KEY: key}
+
+    def tag_for(self, request: BuildRequest, stage_ref: str, image_id: str) -> str:
+        """``pytest-dockerbuild/<context folder>:<stage>-<image id>``: one tag per distinct
+        image keeps it (and its layer cache) from being dangling."""
+        project = re.sub(r"[^a-z0-9._-]+", "-", request.context.name.lower()).strip("-._") or "context"
+        stage = re.sub(r"[^A-Za-z0-9_.-]+", "-", stage_ref)
+        return f"pytest-dockerbuild/{project}:{stage}-{image_id.split(':')[-1][:12]}"
+
+    def failure(
+        self,
+        request: BuildRequest,
+        parsed: Dockerfile,
+        *,
+        reason: str,
+        stage_index: int | None,
+        step: int | None,
+        exit_code: int | None,
+        log: list[str],
+    ) -> BuildFailed:
+        """A :class:`BuildFailed` for a failure located at ``step`` of stage ``stage_index``."""
+        stage = (
+            parsed.stages[stage_index] if stage_index is not None and 0 <= stage_index < len(parsed.stages) else None
+        )
+        instruction = None
+        if stage is not None and step is not None and 0 < step <= len(stage.instructions):
+            instruction = stage.instructions[step - 1]
+        return BuildFailed(
+            dockerfile=request.dockerfile,
+            reason=reason,
+            stage=stage.ref if stage else None,
+            step=step,
+            steps_in_stage=len(stage.instructions) if stage else None,
+            instruction=instruction.text if instruction else None,
+            line=instruction.line if instruction else None,
+            exit_code=exit_code,
+            log=log,
+            tail=self.log_tail,
+            target=request.target,
+            backend=request.backend,
+        )
+
+
+def _dockerfile_path(context: Path, dockerfile: str | os.PathLike[str] | None) -> Path:
+    path = Path(dockerfile) if dockerfile is not None else Path("Dockerfile")
+    return (path if path.is_absolute() else context / path).resolve()
+
+
+def dockerignore_patterns(context: Path) -> list[str]:
+    """The ``.dockerignore`` patterns of a context (as docker-py reads them)."""
+    ignore = context / ".dockerignore"
+    if not ignore.is_file():
+        return []
+    lines = [line.strip() for line in ignore.read_text().splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def context_digest(context: Path, dockerfile: Path) -> str:
+    """A hash of the files the build context sends (``.dockerignore`` honoured):
+    paths, types, permission bits and contents; not timestamps."""
+    if not context.is_dir():
+        from ._errors import DockerfileNotFound
+
+        raise DockerfileNotFound(dockerfile, context)
+    try:
+        relative_dockerfile = str(dockerfile.relative_to(context))
+    except ValueError:
+        relative_dockerfile = "Dockerfile"
+    digest = hashlib.sha256()
+    for relative in sorted(exclude_paths(str(context), dockerignore_patterns(context), relative_dockerfile)):
+        path = context / relative
+        info = path.lstat()
+        digest.update(f"{relative}\0{stat.S_IFMT(info.st_mode)}\0{info.st_mode & 0o7777}\0".encode())
+        if stat.S_ISLNK(info.st_mode):
+            digest.update(os.readlink(path).encode())
+        elif stat.S_ISREG(info.st_mode):
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def elapsed_since(start: float) -> float:
+    return time.monotonic() - start

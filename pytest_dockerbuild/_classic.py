@@ -1,0 +1,265 @@
+"""The classic builder, through the docker SDK's low-level streaming build API.
+
+Works on every engine (no buildx needed).  The engine's JSON stream is parsed
+into steps (``Step k/M : INSTRUCTION``), cache hits (`` ---> Using cache``),
+stage images (``aux.ID`` at the end of each stage) and errors
+(``errorDetail``).  The classic builder runs every stage up to the target, in
+file order, whether the target needs it or not.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import docker.errors
+from docker.utils import parse_repository_tag
+from docker.utils.build import tar
+
+from ._build import StageResult, StepResult, dockerignore_patterns
+from ._engine import LABEL_MANAGED
+from ._errors import BaseImageMissing, DockerfileSyntaxError, UnknownStage
+
+if TYPE_CHECKING:
+    from ._build import Builder, BuildRequest, BuildResult
+    from ._dockerfile import Dockerfile
+
+__all__ = ["ClassicStream", "build_classic"]
+
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+_IMAGE = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_EXIT = re.compile(r"returned a non-zero code: (\d+)")
+_PARSE_ERROR = re.compile(r"(?:dockerfile parse error )?line (\d+): (.*)")
+DOCKERFILE_NAME = ".pytest-dockerbuild.Dockerfile"
+
+
+@dataclass
+class ParsedStep:
+    """A step as the stream reports it."""
+
+    number: int  #: k of ``Step k/M``
+    stage_index: int  #: -1 for global ARGs
+    step: int  #: 1-based within the stage
+    text: str  #: the instruction as the engine echoes it
+    started: float
+    cached: bool = False
+    finished: float | None = None
+
+
+@dataclass
+class ClassicStream:
+    """A stateful parser of the classic builder's JSON stream."""
+
+    steps: list[ParsedStep] = field(default_factory=list)
+    stage_images: dict[int, str] = field(default_factory=dict)  #: stage index -> image id at its end
+    log: list[str] = field(default_factory=list)
+    image_id: str | None = None  #: the last ``aux.ID``: the built image
+    last_image: str | None = None  #: the last `` ---> <id>`` (for leftovers of a failed build)
+    error: str | None = None
+    exit_code: int | None = None
+    _buffer: str = ""
+    _stage: int = -1
+    _step_in_stage: int = 0
+
+    def feed(self, chunk: dict[str, Any], now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        if "stream" in chunk:
+            self._buffer += _ANSI.sub("", str(chunk["stream"]))
+            while "\n" in self._buffer:
+                line, self._buffer = self._buffer.split("\n", 1)
+                self._line(line, now)
+            if _STEP.match(self._buffer):  # "Step k/M : ..." arrives before its newline
+                line, self._buffer = self._buffer, ""
+                self._line(line, now)
+        if "aux" in chunk and isinstance(chunk["aux"], dict) and "ID" in chunk["aux"]:
+            self.image_id = str(chunk["aux"]["ID"])
+            if self._stage >= 0:
+                self.stage_images[self._stage] = self.image_id
+        if "errorDetail" in chunk or "error" in chunk:
+            detail = chunk.get("errorDetail") or {}
+            self.error = str(detail.get("message") or chunk.get("error") or "unknown error").strip()
+            code = detail.get("code")
+            match = _EXIT.search(self.error)
+            self.exit_code = int(code) if code is not None else int(match.group(1)) if match else None
+            self.log.append(f"ERROR: {self.error}")
+            self.finish(now)
+        elif "status" in chunk:
+            status = " ".join(str(chunk.get(k, "")) for k in ("id", "status", "progress") if chunk.get(k))
+            if status and (not self.log or self.log[-1] != status):
+                self.log.append(status)
+
+    def _line(self, line: str, now: float) -> None:
+        step = _STEP.match(line)
+        if step:
+            text = step.group(3).strip()
+            if self.steps:
+                self.steps[-1].finished = now
+            if text.split(" ", 1)[0].upper() == "FROM":
+                self._stage += 1
+                self._step_in_stage = 0
+            if self._stage >= 0:
+                self._step_in_stage += 1
+            self.steps.append(ParsedStep(int(step.group(1)), self._stage, self._step_in_stage, text, now))
+        elif line.strip() == "---> Using cache" and self.steps:
+            self.steps[-1].cached = True
+        else:
+            image = _IMAGE.match(line)
+            if image:
+                self.last_image = image.group(1)
+        if line.strip():
+            self.log.append(line)
+
+    def finish(self, now: float | None = None) -> None:
+        if self._buffer.strip():
+            self.log.append(self._buffer)
+            self._buffer = ""
+        if self.steps and self.steps[-1].finished is None:
+            self.steps[-1].finished = time.monotonic() if now is None else now
+
+
+def build_classic(builder: Builder, request: BuildRequest, parsed: Dockerfile, key: str) -> BuildResult:
+    """Build ``request`` with the classic builder; raise the plugin's errors on failure."""
+    from ._build import BuildResult
+
+    client = builder.engine.client
+    text = parsed.substituted(request.image_map, stage_labels={LABEL_MANAGED: "true"})
+    context = tar(
+        str(request.context),
+        exclude=dockerignore_patterns(request.context),
+        dockerfile=(DOCKERFILE_NAME, text),
+    )
+    stream = ClassicStream()
+    started = time.monotonic()
+    try:
+        for chunk in client.api.build(
+            fileobj=context,
+            custom_context=True,
+            dockerfile=DOCKERFILE_NAME,
+            target=request.target,
+            buildargs=dict(request.build_args),
+            labels=builder.image_labels(request, key),
+            rm=True,
+            forcerm=True,
+            pull=False,
+            decode=True,
+            use_config_proxy=False,
+        ):
+            stream.feed(chunk)
+    except docker.errors.APIError as error:
+        raise _request_error(request, parsed, error) from None
+    finally:
+        context.close()
+    stream.finish()
+    seconds = time.monotonic() - started
+    if stream.error is not None:
+        _remove_leftover(client, stream.last_image)
+        _tag_stages(builder, request, parsed, stream)
+        failed = stream.steps[-1] if stream.steps else None
+        if failed is not None and failed.step == 1 and failed.stage_index >= 0:
+            stage = parsed.stages[failed.stage_index]
+            if stage.is_external_base:
+                base = builder.resolve_base(request, stage.base, True)
+                raise BaseImageMissing(request.dockerfile, stage.ref, base, stream.error)
+        raise builder.failure(
+            request,
+            parsed,
+            reason=stream.error,
+            stage_index=failed.stage_index if failed else None,
+            step=failed.step if failed else None,
+            exit_code=stream.exit_code,
+            log=stream.log,
+        )
+    if stream.image_id is None:
+        raise builder.failure(
+            request, parsed, reason="the engine reported no image id", stage_index=None, step=None,
+            exit_code=None, log=stream.log,
+        )  # fmt: skip
+    _tag_stages(builder, request, parsed, stream)
+    if request.tag:
+        repository, tag = parse_repository_tag(request.tag)
+        client.api.tag(stream.image_id, repository, tag or "latest")
+    return BuildResult(
+        request=request,
+        key=key,
+        image=builder.engine.image(stream.image_id),
+        backend="classic",
+        dockerfile=parsed,
+        stages=_stage_results(builder, request, parsed, stream),
+        log=stream.log,
+        seconds=seconds,
+    )
+
+
+def _stage_results(
+    builder: Builder, request: BuildRequest, parsed: Dockerfile, stream: ClassicStream
+) -> list[StageResult]:
+    results = []
+    ran = {step.stage_index for step in stream.steps}
+    for stage in parsed.stages:
+        steps = []
+        for parsed_step in stream.steps:
+            if parsed_step.stage_index != stage.index or parsed_step.step > len(stage.instructions):
+                continue  # global ARGs, the injected stage label, the labels= step
+            instruction = stage.instructions[parsed_step.step - 1]
+            steps.append(
+                StepResult(
+                    stage=stage.ref,
+                    step=parsed_step.step,
+                    instruction=instruction.text,
+                    line=instruction.line,
+                    cached=None if instruction.keyword == "FROM" else parsed_step.cached,
+                    seconds=(parsed_step.finished - parsed_step.started) if parsed_step.finished else None,
+                )
+            )
+        results.append(
+            StageResult(
+                ref=stage.ref,
+                index=stage.index,
+                base=stage.base,
+                base_image=builder.resolve_base(request, stage.base, stage.is_external_base),
+                built=stage.index in ran,
+                steps=steps,
+                image_id=stream.stage_images.get(stage.index),
+            )
+        )
+    return results
+
+
+def _tag_stages(builder: Builder, request: BuildRequest, parsed: Dockerfile, stream: ClassicStream) -> None:
+    """Tag each stage image the build committed, so none is left dangling."""
+    client = builder.engine.client
+    for index, image_id in stream.stage_images.items():
+        stage = parsed.stages[index]
+        repository, _, tag = builder.tag_for(request, stage.ref, image_id).rpartition(":")
+        try:
+            client.api.tag(image_id, repository, tag)
+        except docker.errors.APIError:
+            pass
+
+
+def _remove_leftover(client: docker.DockerClient, image: str | None) -> None:
+    """Remove the untagged image of the last step before a failure (it would dangle)."""
+    if image is None:
+        return
+    try:
+        attrs = client.api.inspect_image(image)
+        if not attrs.get("RepoTags"):
+            client.api.remove_image(image, noprune=False)
+    except docker.errors.APIError:
+        pass  # in use as a parent, tagged meanwhile, or already gone: keep it
+
+
+def _request_error(request: BuildRequest, parsed: Dockerfile, error: docker.errors.APIError) -> Exception:
+    """Errors the engine returns before any output: parse errors, a bad target."""
+    message = str(error.explanation or error)
+    parse = _PARSE_ERROR.search(message)
+    if "parse error" in message and parse:
+        return DockerfileSyntaxError(request.dockerfile, int(parse.group(1)), parse.group(2))
+    if "target" in message and request.target:
+        return UnknownStage(request.dockerfile, request.target, parsed.stage_refs)
+    from ._errors import BuildFailed
+
+    return BuildFailed(dockerfile=request.dockerfile, reason=message, target=request.target, backend="classic")

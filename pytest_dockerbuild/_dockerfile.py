@@ -1,0 +1,315 @@
+"""Dockerfiles as data: instructions, stages, the stage graph, base-image substitution.
+
+Parsing is dockerfile-parse's; this module adds the multi-stage view a test needs
+(which stages exist, what each copies from, which a target reaches) and rewrites
+FROM lines to substitute base images.  It knows nothing of the engine.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shlex
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from dockerfile_parse import DockerfileParser
+
+from ._errors import DockerfileEmpty, DockerfileNotFound, DockerfileSyntaxError, UnknownStage
+
+__all__ = ["Dockerfile", "Instruction", "Stage", "normalize_image", "parse_image_map"]
+
+KNOWN_INSTRUCTIONS = frozenset(
+    "ADD ARG CMD COPY ENTRYPOINT ENV EXPOSE FROM HEALTHCHECK LABEL MAINTAINER ONBUILD RUN SHELL "
+    "STOPSIGNAL USER VOLUME WORKDIR".split()
+)
+_VARIABLE = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::[-+][^}]*)?\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
+
+
+def normalize_image(reference: str) -> str:
+    """Canonical form of an image reference for comparisons: ``diamol/base`` ->
+    ``diamol/base:latest``; ``docker.io/library/x`` -> ``x:latest``."""
+    ref = reference.strip()
+    for prefix in ("docker.io/", "index.docker.io/"):
+        if ref.startswith(prefix):
+            ref = ref[len(prefix) :]
+    if ref.startswith("library/") and ref.count("/") == 1:
+        ref = ref[len("library/") :]
+    if "@" in ref:
+        return ref
+    last = ref.rsplit("/", 1)[-1]
+    if ":" not in last:
+        ref += ":latest"
+    return ref
+
+
+def parse_image_map(entries: Iterable[str], source: str = "base image map") -> dict[str, str]:
+    """Parse ``FROM_IMAGE=LOCAL_IMAGE`` entries into a normalized mapping.
+
+    :raises ValueError: on an entry without ``=`` or with an empty side; the
+        message names ``source`` (the ini key or command line option).
+    """
+    mapping: dict[str, str] = {}
+    for raw in entries:
+        entry = raw.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        original, sep, replacement = entry.partition("=")
+        if not sep or not original.strip() or not replacement.strip():
+            raise ValueError(f"{source}: {entry!r} is not of the form IMAGE=REPLACEMENT")
+        mapping[normalize_image(original)] = replacement.strip()
+    return mapping
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One instruction of a Dockerfile."""
+
+    keyword: str  #: upper-case instruction, e.g. ``RUN``
+    value: str  #: arguments as written (continuations joined)
+    line: int  #: 1-based first line
+    end_line: int  #: 1-based last line
+    stage_index: int  #: index of the stage it belongs to (-1 for global ARGs)
+
+    @property
+    def text(self) -> str:
+        """The instruction as one line, e.g. ``RUN make test``."""
+        return f"{self.keyword} {self.value}".rstrip()
+
+    @cached_property
+    def flags(self) -> dict[str, str]:
+        """``--name=value`` flags at the start of the arguments (``--from`` ...)."""
+        found: dict[str, str] = {}
+        for token in self.value.split():
+            if not token.startswith("--"):
+                break
+            name, _, flag_value = token[2:].partition("=")
+            found[name] = flag_value
+        return found
+
+    @property
+    def arguments(self) -> list[str]:
+        """The arguments after the flags, split like a shell would."""
+        rest = self.value.split()
+        while rest and rest[0].startswith("--"):
+            rest.pop(0)
+        try:
+            return shlex.split(" ".join(rest))
+        except ValueError:
+            return rest
+
+
+@dataclass
+class Stage:
+    """One ``FROM`` stage of a Dockerfile."""
+
+    index: int  #: 0-based position in the file
+    name: str | None  #: the ``AS`` name, if any
+    base: str  #: the FROM image as written (ARGs expanded), or the name of an earlier stage
+    instructions: list[Instruction] = field(default_factory=list)  #: FROM first
+    base_stage: Stage | None = None  #: the earlier stage it is built FROM, if any
+
+    @property
+    def ref(self) -> str:
+        """How builds and messages name it: its name, or its index for an unnamed stage."""
+        return self.name if self.name is not None else str(self.index)
+
+    @property
+    def copies_from(self) -> list[str]:
+        """The ``COPY --from`` / ``RUN --mount=from=`` sources, as written, in order."""
+        sources: list[str] = []
+        for instruction in self.instructions:
+            source = instruction.flags.get("from") if instruction.keyword in ("COPY", "ADD") else None
+            if instruction.keyword == "RUN":
+                for mount in re.findall(r"--mount=(\S+)", instruction.value):
+                    for part in mount.split(","):
+                        if part.startswith("from="):
+                            source = part[5:]
+            if source and source not in sources:
+                sources.append(source)
+        return sources
+
+    @property
+    def is_external_base(self) -> bool:
+        """True if the stage starts from an image rather than an earlier stage."""
+        return self.base_stage is None and self.base.lower() != "scratch"
+
+    def __repr__(self) -> str:
+        return f"<Stage {self.ref!r} FROM {self.base!r}>"
+
+
+class Dockerfile:
+    """A parsed Dockerfile: its stages and the relations between them."""
+
+    def __init__(self, path: Path, text: str, build_args: Mapping[str, str] | None = None) -> None:
+        self.path = path
+        self.text = text
+        self._build_args = dict(build_args or {})
+        parser = DockerfileParser(fileobj=io.BytesIO(text.encode()))
+        self._structure = [item for item in parser.structure if item["instruction"] != "COMMENT"]
+        self.meta_args: dict[str, str] = {}
+        self.stages: list[Stage] = []
+        self._parse()
+
+    @classmethod
+    def load(cls, path: Path, context: Path | None = None, build_args: Mapping[str, str] | None = None) -> Dockerfile:
+        """Read and parse a Dockerfile, raising the plugin's errors for bad input."""
+        if not path.is_file():
+            raise DockerfileNotFound(path, context if context is not None else path.parent)
+        return cls(path, path.read_text(encoding="utf-8"), build_args)
+
+    # -- parsing -------------------------------------------------------------
+    def _parse(self) -> None:
+        if not self._structure:
+            raise DockerfileEmpty(self.path)
+        by_name: dict[str, Stage] = {}
+        for item in self._structure:
+            keyword = item["instruction"].upper()
+            line = item["startline"] + 1
+            if keyword not in KNOWN_INSTRUCTIONS:
+                raise DockerfileSyntaxError(self.path, line, f"unknown instruction {item['instruction']!r}")
+            value = item["value"].strip()
+            if not value:
+                raise DockerfileSyntaxError(self.path, line, f"{keyword} needs arguments")
+            if keyword == "FROM":
+                stage = self._new_stage(value, line, by_name)
+                self.stages.append(stage)
+            elif not self.stages:
+                if keyword != "ARG":
+                    raise DockerfileSyntaxError(
+                        self.path, line, f"{keyword} before the first FROM (only ARG may come before FROM)"
+                    )
+                for name, default in _arg_definitions(value):
+                    self.meta_args[name] = self._build_args.get(name, default or "")
+                continue
+            instruction = Instruction(keyword, value, line, item["endline"] + 1, len(self.stages) - 1)
+            self.stages[-1].instructions.append(instruction)
+            if keyword in ("COPY", "ADD") and len(instruction.arguments) < 2:
+                raise DockerfileSyntaxError(self.path, line, f"{keyword} needs a source and a destination")
+        if not self.stages:
+            raise DockerfileSyntaxError(self.path, None, "no FROM instruction")
+
+    def _new_stage(self, value: str, line: int, by_name: dict[str, Stage]) -> Stage:
+        words = [w for w in value.split() if not w.startswith("--")]
+        name: str | None = None
+        if len(words) == 3 and words[1].lower() == "as":
+            name = words[2].lower()
+        elif len(words) != 1:
+            raise DockerfileSyntaxError(
+                self.path, line, f"FROM takes an image and an optional 'AS name', got {value!r}"
+            )
+        if name is not None and name in by_name:
+            raise DockerfileSyntaxError(self.path, line, f"duplicate stage name {name!r}")
+        base = self.expand(words[0])
+        stage = Stage(index=len(self.stages), name=name, base=base, base_stage=by_name.get(base.lower()))
+        if name is not None:
+            by_name[name] = stage
+        return stage
+
+    def expand(self, text: str) -> str:
+        """Expand ``$VAR`` / ``${VAR}`` with the global ARGs (defaults overridden by build args)."""
+
+        def value(match: re.Match[str]) -> str:
+            name = match.group("braced") or match.group("plain")
+            return self.meta_args.get(name, self._build_args.get(name, ""))
+
+        return _VARIABLE.sub(value, text)
+
+    # -- the stage graph -----------------------------------------------------
+    @property
+    def stage_refs(self) -> list[str]:
+        """Names (or indices of unnamed stages) of all stages, in file order."""
+        return [stage.ref for stage in self.stages]
+
+    def stage(self, ref: str | int) -> Stage:
+        """The stage named ``ref`` (or at index ``ref``); :class:`UnknownStage` if none."""
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            index = int(ref)
+            if 0 <= index < len(self.stages):
+                return self.stages[index]
+        else:
+            for stage in self.stages:
+                if stage.name == ref.lower():
+                    return stage
+        raise UnknownStage(self.path, str(ref), self.stage_refs)
+
+    def resolve_source(self, source: str, before: int) -> Stage | None:
+        """The stage a ``--from`` names (by name or index, earlier than ``before``), or None for an image."""
+        for stage in self.stages[:before]:
+            if stage.name == source.lower() or (source.isdigit() and stage.index == int(source)):
+                return stage
+        return None
+
+    def dependencies(self, stage: Stage) -> list[Stage]:
+        """The stages ``stage`` needs directly: its base stage and its ``--from`` stages."""
+        needed = [stage.base_stage] if stage.base_stage else []
+        for source in stage.copies_from:
+            found = self.resolve_source(source, stage.index)
+            if found is not None and found not in needed:
+                needed.append(found)
+        return needed
+
+    def reachable(self, target: str | int | None = None) -> list[Stage]:
+        """The stages a build of ``target`` (default: the last stage) needs, in file order."""
+        goal = self.stage(target) if target is not None else self.stages[-1]
+        seen: set[int] = set()
+        pending = [goal]
+        while pending:
+            stage = pending.pop()
+            if stage.index not in seen:
+                seen.add(stage.index)
+                pending.extend(self.dependencies(stage))
+        return [s for s in self.stages if s.index in seen]
+
+    def external_images(self, target: str | int | None = None) -> dict[str, list[Stage]]:
+        """FROM images (not stages, not scratch) of the stages ``target`` reaches."""
+        images: dict[str, list[Stage]] = {}
+        for stage in self.reachable(target):
+            if stage.is_external_base:
+                images.setdefault(stage.base, []).append(stage)
+        return images
+
+    # -- rewriting -----------------------------------------------------------
+    def substituted(self, image_map: Mapping[str, str], stage_labels: Mapping[str, str] | None = None) -> str:
+        """The Dockerfile text with FROM images replaced per ``image_map`` (normalized keys).
+
+        FROM lines keep their flags, stage names and line numbers.  With
+        ``stage_labels``, a ``LABEL`` line is appended after the last
+        instruction of every stage (the classic builder commits an image per
+        stage; this marks those images as the plugin's).
+        """
+        lines = self.text.splitlines(keepends=True)
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
+        for stage in self.stages:
+            origin = stage.instructions[0] if stage.instructions else None
+            replacement = image_map.get(normalize_image(stage.base)) if stage.is_external_base else None
+            if origin is None or replacement is None:
+                continue
+            head = lines[origin.line - 1]
+            indent = head[: len(head) - len(head.lstrip())]
+            flags = [w for w in origin.value.split() if w.startswith("--")]
+            new = " ".join(["FROM", *flags, replacement] + (["AS", stage.name] if stage.name else []))
+            lines[origin.line - 1] = indent + new + "\n"
+            for number in range(origin.line, origin.end_line):  # keep the line count
+                lines[number] = "\n"
+        if stage_labels:
+            label = "LABEL " + " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(stage_labels.items())) + "\n"
+            for stage in reversed(self.stages):
+                last = stage.instructions[-1] if stage.instructions else None
+                if last is not None:
+                    lines.insert(last.end_line, label)
+        return "".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<Dockerfile {str(self.path)!r} stages={self.stage_refs}>"
+
+
+def _arg_definitions(value: str) -> list[tuple[str, str | None]]:
+    definitions: list[tuple[str, str | None]] = []
+    for token in shlex.split(value):
+        name, sep, default = token.partition("=")
+        definitions.append((name, default if sep else None))
+    return definitions

@@ -1,0 +1,187 @@
+"""The connection to the Docker Engine, the labels the plugin puts on what it
+creates, and the clean-up of what earlier, killed runs left behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from ._errors import EngineUnavailable
+from ._image import Image
+
+__all__ = ["LABEL_KEY", "LABEL_MANAGED", "LABEL_OWNER", "LABEL_RUN", "Engine", "EngineInfo"]
+
+LABEL_MANAGED = "pytest-dockerbuild.managed"  #: "true" on every image, container and network
+LABEL_RUN = "pytest-dockerbuild.run"  #: the run id, on containers and networks
+LABEL_OWNER = "pytest-dockerbuild.owner"  #: "<host>:<pid>" of the pytest process, on containers and networks
+LABEL_KEY = "pytest-dockerbuild.key"  #: the content key, on built images
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """Versions shown in the report header."""
+
+    engine_version: str
+    api_version: str
+    buildx_version: str | None  #: None when the buildx CLI plugin is absent or broken
+
+    def header(self) -> str:
+        builder = f"buildx {self.buildx_version}" if self.buildx_version else "classic builder"
+        return f"dockerbuild: Docker Engine {self.engine_version}, API {self.api_version}, {builder}"
+
+
+def _endpoint() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Engine:
+    """A connection to the engine for one pytest run (or one script).
+
+    Holds the run id and owner that label everything the run creates, and a
+    folder where exported image archives are cached.
+    """
+
+    def __init__(self, client: docker.DockerClient | None = None, run_id: str | None = None) -> None:
+        if client is None:
+            client = self.connect()
+        self.client = client
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self._cache_dir = Path(tempfile.mkdtemp(prefix="pytest-dockerbuild-"))
+        self._images: dict[str, Image] = {}
+
+    @staticmethod
+    def connect() -> docker.DockerClient:
+        """A docker SDK client for ``DOCKER_HOST`` (or the default socket) that answers a ping."""
+        try:
+            client = docker.from_env(timeout=120)
+            client.ping()
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
+            reason = str(error).split("\n")[0]
+            if "Connection refused" in reason or "No such file" in reason or "FileNotFoundError" in reason:
+                reason = "nothing is listening there (" + reason + ")"
+            raise EngineUnavailable(_endpoint(), reason) from None
+        return client
+
+    # -- labels ----------------------------------------------------------------
+    def labels(self, **extra: str) -> dict[str, str]:
+        """Labels for a container or network of this run."""
+        return {LABEL_MANAGED: "true", LABEL_RUN: self.run_id, LABEL_OWNER: self.owner, **extra}
+
+    # -- images ------------------------------------------------------------------
+    def image(self, reference: str) -> Image:
+        """An :class:`Image` for a reference or id; one object (and one export) per image id."""
+        image = Image(self.client, reference, self._cache_dir)
+        return self._images.setdefault(image.id, image)
+
+    # -- information -------------------------------------------------------------
+    def info(self) -> EngineInfo:
+        version = self.client.version()
+        return EngineInfo(
+            engine_version=str(version.get("Version", "?")),
+            api_version=str(version.get("ApiVersion", "?")),
+            buildx_version=buildx_version(),
+        )
+
+    # -- clean-up ------------------------------------------------------------------
+    def sweep(self) -> list[str]:
+        """Remove containers and networks left by runs on this host whose pytest
+        process no longer exists (killed, or interrupted hard).  Returns what was removed."""
+        removed: list[str] = []
+        host = socket.gethostname()
+
+        def stale(labels: dict[str, str]) -> bool:
+            owner_host, _, pid = labels.get(LABEL_OWNER, "").rpartition(":")
+            if labels.get(LABEL_RUN) == self.run_id or owner_host != host or not pid.isdigit():
+                return False
+            return not _pid_alive(int(pid))
+
+        for container in self.client.containers.list(all=True, filters={"label": f"{LABEL_MANAGED}=true"}):
+            if stale(container.labels):
+                self._quietly(container.remove, force=True, v=True)
+                removed.append(f"container {container.name}")
+        for network in self.client.networks.list(filters={"label": f"{LABEL_MANAGED}=true"}):
+            if stale(network.attrs.get("Labels") or {}):
+                self._quietly(network.remove)
+                removed.append(f"network {network.name}")
+        return removed
+
+    def remove_run_resources(self) -> None:
+        """Remove every container and network labelled with this run's id."""
+        run = {"label": f"{LABEL_RUN}={self.run_id}"}
+        for container in self.client.containers.list(all=True, filters=run):
+            self._quietly(container.remove, force=True, v=True)
+        for network in self.client.networks.list(filters=run):
+            self._quietly(network.remove)
+
+    def prune(self) -> dict[str, int]:
+        """Remove everything the plugin ever made: containers, networks and built images."""
+        managed = {"label": f"{LABEL_MANAGED}=true"}
+        counts = {"containers": 0, "networks": 0, "images": 0}
+        for container in self.client.containers.list(all=True, filters=managed):
+            self._quietly(container.remove, force=True, v=True)
+            counts["containers"] += 1
+        for network in self.client.networks.list(filters=managed):
+            self._quietly(network.remove)
+            counts["networks"] += 1
+        # Stage images can be parents of other stage images: remove in passes.
+        remaining = {image.id for image in self.client.images.list(filters=managed)}
+        while remaining:
+            removed = {i for i in remaining if self._quietly(self.client.images.remove, i, force=True)}
+            counts["images"] += len(removed)
+            if not removed:
+                break
+            remaining -= removed
+        return counts
+
+    def close(self) -> None:
+        shutil.rmtree(self._cache_dir, ignore_errors=True)
+        self.client.close()
+
+    @staticmethod
+    def _quietly(action: Any, *args: Any, **kwargs: Any) -> bool:
+        try:
+            action(*args, **kwargs)
+        except docker.errors.NotFound:
+            return False
+        except docker.errors.APIError:
+            return False
+        return True
+
+
+def buildx_version() -> str | None:
+    """The version of the ``docker buildx`` CLI plugin, or None if it is absent or broken."""
+    docker_cli = shutil.which("docker")
+    if docker_cli is None:
+        return None
+    try:
+        completed = subprocess.run(
+            [docker_cli, "buildx", "version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if completed.returncode != 0:
+        return None
+    words = completed.stdout.split()
+    return words[1] if len(words) > 1 else completed.stdout.strip() or None

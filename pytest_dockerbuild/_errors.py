@@ -1,0 +1,234 @@
+"""The exception tree of pytest-dockerbuild.
+
+Every error the plugin raises derives from :class:`DockerbuildError` and carries
+the context needed to act on it (which file, which stage, what to do)::
+
+    DockerbuildError
+    ├── EngineUnavailable          the Docker Engine does not answer
+    ├── DockerfileError            a Dockerfile cannot be used (.dockerfile)
+    │   ├── DockerfileNotFound
+    │   ├── DockerfileEmpty
+    │   ├── DockerfileSyntaxError  (.line)
+    │   └── UnknownStage           (.stage, .available)
+    ├── BuildFailed                a build step failed (.stage, .step, .instruction,
+    │                              .exit_code, .log_tail, .line, .log)
+    ├── BaseImageMissing           a FROM image is not in the engine and cannot be pulled
+    └── ImageError                 inspecting an image failed (.image)
+        └── PathNotFound           (.path)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "BaseImageMissing",
+    "BuildFailed",
+    "DockerbuildError",
+    "DockerfileEmpty",
+    "DockerfileError",
+    "DockerfileNotFound",
+    "DockerfileSyntaxError",
+    "EngineUnavailable",
+    "ImageError",
+    "PathNotFound",
+    "UnknownStage",
+]
+
+
+class DockerbuildError(Exception):
+    """Base class of every error raised by pytest-dockerbuild."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors: copy and pickle (xdist) by state, not by arguments.
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(cls: type[DockerbuildError], args: tuple[Any, ...], state: dict[str, Any]) -> DockerbuildError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
+class EngineUnavailable(DockerbuildError):
+    """The Docker Engine cannot be reached."""
+
+    def __init__(self, endpoint: str, reason: str) -> None:
+        #: where the engine was expected (``DOCKER_HOST`` or the default socket)
+        self.endpoint = endpoint
+        #: what the docker SDK said
+        self.reason = reason
+        super().__init__(
+            f"Cannot reach the Docker Engine at {endpoint}: {reason}\n"
+            "Start the engine (e.g. `sudo dockerd &` or `systemctl start docker`), or point "
+            "DOCKER_HOST at a running one, then re-run."
+        )
+
+
+class DockerfileError(DockerbuildError):
+    """A Dockerfile cannot be used as given."""
+
+    def __init__(self, message: str, dockerfile: Path) -> None:
+        #: the Dockerfile in question
+        self.dockerfile = dockerfile
+        super().__init__(message)
+
+
+class DockerfileNotFound(DockerfileError):
+    """The Dockerfile does not exist."""
+
+    def __init__(self, dockerfile: Path, context: Path) -> None:
+        #: the build context the Dockerfile was looked for in
+        self.context = context
+        hint = "" if context.is_dir() else f" (and the build context {str(context)!r} is not a directory)"
+        super().__init__(
+            f"Dockerfile not found: {str(dockerfile)!r}{hint}.\n"
+            "Pass dockerfile= (a path relative to the context, or absolute) or create it.",
+            dockerfile,
+        )
+
+
+class DockerfileEmpty(DockerfileError):
+    """The Dockerfile holds no instruction."""
+
+    def __init__(self, dockerfile: Path) -> None:
+        super().__init__(
+            f"Dockerfile {str(dockerfile)!r} holds no instruction: it needs at least a FROM line.",
+            dockerfile,
+        )
+
+
+class DockerfileSyntaxError(DockerfileError):
+    """The Dockerfile cannot be parsed (unknown instruction, no FROM, bad arguments)."""
+
+    def __init__(self, dockerfile: Path, line: int | None, problem: str) -> None:
+        #: 1-based line number of the offending instruction, if known
+        self.line = line
+        #: what is wrong, without the location
+        self.problem = problem
+        where = f"{dockerfile}:{line}" if line else str(dockerfile)
+        super().__init__(f"Dockerfile syntax error at {where}: {problem}", dockerfile)
+
+
+class UnknownStage(DockerfileError):
+    """A build target or stage reference names no stage of the Dockerfile."""
+
+    def __init__(self, dockerfile: Path, stage: str, available: Sequence[str]) -> None:
+        #: the stage that was asked for
+        self.stage = stage
+        #: the stages that exist, in file order
+        self.available = list(available)
+        super().__init__(
+            f"Dockerfile {str(dockerfile)!r} has no stage {stage!r}; "
+            f"its stages are: {', '.join(repr(s) for s in self.available) or '(none)'}.",
+            dockerfile,
+        )
+
+
+class BuildFailed(DockerbuildError):
+    """A build step failed: the engine reported an error while building."""
+
+    def __init__(
+        self,
+        *,
+        dockerfile: Path,
+        reason: str,
+        stage: str | None = None,
+        step: int | None = None,
+        steps_in_stage: int | None = None,
+        instruction: str | None = None,
+        line: int | None = None,
+        exit_code: int | None = None,
+        log: Sequence[str] = (),
+        tail: int = 20,
+        target: str | None = None,
+        backend: str = "classic",
+    ) -> None:
+        #: the Dockerfile that was built
+        self.dockerfile = dockerfile
+        #: the engine's error message
+        self.reason = reason
+        #: name of the failing stage (or its 0-based index as a string for unnamed stages)
+        self.stage = stage
+        #: 1-based step number within the stage (its FROM is step 1)
+        self.step = step
+        #: number of instructions in the failing stage
+        self.steps_in_stage = steps_in_stage
+        #: the failing instruction as written in the Dockerfile
+        self.instruction = instruction
+        #: 1-based Dockerfile line of the failing instruction
+        self.line = line
+        #: exit code of a failing RUN, None for other failures (e.g. COPY)
+        self.exit_code = exit_code
+        #: the whole build log, one string per line
+        self.log = list(log)
+        #: the build target asked for (None = last stage)
+        self.target = target
+        #: "classic" or "buildkit"
+        self.backend = backend
+        super().__init__(self._message(tail))
+
+    @property
+    def log_tail(self) -> list[str]:
+        """The last 20 lines of the build log."""
+        return self.log[-20:]
+
+    def _message(self, tail: int) -> str:
+        where = f"stage {self.stage!r}" if self.stage is not None else "an unknown stage"
+        if self.step is not None:
+            where += f", step {self.step}/{self.steps_in_stage}" if self.steps_in_stage else f", step {self.step}"
+        location = f"{self.dockerfile}:{self.line}" if self.line else str(self.dockerfile)
+        lines = [f"Docker build failed in {where} ({location}):"]
+        if self.instruction:
+            lines.append(f"    {self.instruction}")
+        lines.append(f"exit code: {self.exit_code}" if self.exit_code is not None else f"error: {self.reason}")
+        if self.exit_code is not None:
+            lines.append(f"error: {self.reason}")
+        if self.target:
+            lines.append(f"target: {self.target!r} ({self.backend} builder)")
+        shown = self.log[-tail:] if tail else []
+        if shown:
+            lines.append(f"last {len(shown)} lines of the build log:")
+            lines.extend(f"  | {entry}" for entry in shown)
+        return "\n".join(lines)
+
+
+class BaseImageMissing(DockerbuildError):
+    """A FROM image is not in the engine's image store and could not be pulled."""
+
+    def __init__(self, dockerfile: Path, stage: str, image: str, reason: str) -> None:
+        self.dockerfile = dockerfile
+        self.stage = stage
+        self.image = image
+        self.reason = reason
+        super().__init__(
+            f"Base image {image!r} of stage {stage!r} in {str(dockerfile)!r} is not in the engine "
+            f"and could not be pulled: {reason}\n"
+            "Build or load it first, or map it onto a local image with the ini option "
+            "`dockerbuild_base_images = {image}=<local image>` or `--dockerbuild-base-image`."
+        )
+
+
+class ImageError(DockerbuildError):
+    """Inspecting an image failed."""
+
+    def __init__(self, image: str, message: str) -> None:
+        #: the image id or reference
+        self.image = image
+        super().__init__(message)
+
+
+class PathNotFound(ImageError, KeyError):
+    """A path does not exist in an image's file tree."""
+
+    def __init__(self, image: str, path: str, nearby: Sequence[str] = ()) -> None:
+        #: the path that was asked for
+        self.path = path
+        hint = f"; entries in its folder: {', '.join(nearby[:10])}" if nearby else ""
+        super().__init__(image, f"{path!r} does not exist in image {image}{hint}")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])

@@ -1,0 +1,246 @@
+"""The pytest side of pytest-dockerbuild: options, fixtures, report sections, summary.
+
+Glue only: building, inspecting and running live in the library modules.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+from dataclasses import dataclass, field
+
+import pytest
+
+from ._build import Builder, BuildResult
+from ._dockerfile import parse_image_map
+from ._engine import Engine
+from ._errors import BuildFailed, DockerbuildError, EngineUnavailable
+from ._image import human_size
+
+BACKEND_CHOICES = ("auto", "classic")
+TRUTHY = {"1", "true", "yes", "y", "on"}
+
+
+@dataclass
+class _State:
+    """Per-process plugin state, kept in ``config.stash``."""
+
+    engine: Engine | None = None
+    builder: Builder | None = None
+    engine_error: EngineUnavailable | None = None
+    current: pytest.Item | None = None
+
+
+STATE = pytest.StashKey[_State]()
+ITEM_BUILDS = pytest.StashKey[list["BuildResult | DockerbuildError"]]()
+
+
+@dataclass
+class _Options:
+    backend: str
+    image_map: dict[str, str]
+    reuse: bool
+    log_lines: int
+    require_engine: bool
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+# -- options ---------------------------------------------------------------------
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("dockerbuild", "Docker builds (pytest-dockerbuild)")
+    group.addoption(
+        "--dockerbuild-backend",
+        choices=BACKEND_CHOICES,
+        default=None,
+        help="Builder to use: auto (the best one available) or classic.",
+    )
+    group.addoption(
+        "--dockerbuild-base-image",
+        action="append",
+        default=[],
+        metavar="IMAGE=REPLACEMENT",
+        help="Build FROM REPLACEMENT wherever a Dockerfile says FROM IMAGE (repeatable; adds to the ini list).",
+    )
+    group.addoption(
+        "--dockerbuild-rebuild",
+        action="store_true",
+        default=False,
+        help="Build through the engine even when an earlier run built the same content "
+        "(the layer cache still applies).",
+    )
+    group.addoption(
+        "--dockerbuild-prune",
+        action="store_true",
+        default=False,
+        help="Remove every image, container and network pytest-dockerbuild made, then exit.",
+    )
+    parser.addini("dockerbuild_backend", "Default builder: auto or classic.", default="auto")
+    parser.addini(
+        "dockerbuild_base_images",
+        "FROM substitutions, one IMAGE=REPLACEMENT per line (for air-gapped CI and registry mirrors).",
+        type="linelist",
+        default=[],
+    )
+    parser.addini("dockerbuild_log_lines", "Lines of build log shown in a build failure.", default="20")
+    parser.addini(
+        "dockerbuild_require_engine",
+        "Fail (instead of skip) tests that need Docker when no engine answers; on by default when CI is set.",
+        type="bool",
+        default=False,
+    )
+
+
+def _options(config: pytest.Config) -> _Options:
+    backend = config.getoption("dockerbuild_backend") or str(config.getini("dockerbuild_backend")).strip()
+    if backend not in BACKEND_CHOICES:
+        raise pytest.UsageError(f"dockerbuild_backend = {backend!r}: use one of {', '.join(BACKEND_CHOICES)}")
+    try:
+        image_map = parse_image_map(config.getini("dockerbuild_base_images"), "dockerbuild_base_images (ini)")
+        image_map.update(parse_image_map(config.getoption("dockerbuild_base_image"), "--dockerbuild-base-image"))
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+    try:
+        log_lines = int(str(config.getini("dockerbuild_log_lines")))
+    except ValueError:
+        raise pytest.UsageError("dockerbuild_log_lines must be a whole number") from None
+    require = bool(config.getini("dockerbuild_require_engine")) or os.environ.get("CI", "").lower() in TRUTHY
+    return _Options(backend, image_map, not config.getoption("dockerbuild_rebuild"), log_lines, require)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _options(config)  # bad values are usage errors at once
+    config.stash[STATE] = _State()
+
+
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    if not config.getoption("dockerbuild_prune"):
+        return None
+    engine = Engine()
+    counts = engine.prune()
+    engine.close()
+    print(
+        f"dockerbuild: removed {counts['images']} images, {counts['containers']} containers "
+        f"and {counts['networks']} networks"
+    )
+    return 0
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    try:
+        engine = _engine(config)
+    except EngineUnavailable as error:
+        return f"dockerbuild: no Docker Engine ({error.reason})"
+    return engine.info().header()
+
+
+# -- engine and builder ------------------------------------------------------------
+def _engine(config: pytest.Config) -> Engine:
+    state = config.stash[STATE]
+    if state.engine is None:
+        if state.engine_error is not None:
+            raise state.engine_error
+        try:
+            state.engine = Engine()
+        except EngineUnavailable as error:
+            state.engine_error = error
+            raise
+        state.engine.sweep()
+    return state.engine
+
+
+def _builder(config: pytest.Config) -> Builder:
+    state = config.stash[STATE]
+    if state.builder is None:
+        options = _options(config)
+        state.builder = Builder(
+            _engine(config), options.image_map, options.backend, reuse=options.reuse, log_tail=options.log_lines
+        )
+        state.builder.add_listener(lambda outcome: _record(state, outcome))
+    return state.builder
+
+
+def _record(state: _State, outcome: BuildResult | DockerbuildError) -> None:
+    if state.current is not None:
+        builds = state.current.stash.setdefault(ITEM_BUILDS, [])
+        if not any(existing is outcome for existing in builds):
+            builds.append(outcome)
+
+
+# -- fixtures ----------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def dockerbuild_engine(pytestconfig: pytest.Config) -> Engine:
+    """The Docker Engine connection of this run (docker SDK client as ``.client``).
+
+    Skips the test when no engine answers, or fails it when ``CI`` is set or
+    ``dockerbuild_require_engine = true``.
+    """
+    try:
+        return _engine(pytestconfig)
+    except EngineUnavailable as error:
+        if _options(pytestconfig).require_engine:
+            pytest.fail(str(error), pytrace=False)
+        pytest.skip(str(error))
+
+
+@pytest.fixture(scope="session")
+def dockerbuild(pytestconfig: pytest.Config, dockerbuild_engine: Engine) -> Builder:
+    """Build Dockerfiles and their stages: ``dockerbuild.build(context, target=...)``.
+
+    Results are cached per content key for the session; ``expect_failure``
+    asserts that a build fails (in a given stage); ``image(ref)`` inspects any image.
+    """
+    return _builder(pytestconfig)
+
+
+# -- reports -----------------------------------------------------------------------
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    state = item.config.stash[STATE]
+    state.current = item
+    try:
+        return (yield)
+    finally:
+        state.current = None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed:
+        _attach_logs(item, report)
+    return report
+
+
+def _attach_logs(item: pytest.Item, report: pytest.TestReport) -> None:
+    builds: list[BuildResult | DockerbuildError] = item.stash.get(ITEM_BUILDS, [])
+    seen: list[object] = list(builds)
+    for value in getattr(item, "funcargs", {}).values():
+        if isinstance(value, BuildResult) and not any(value is s for s in seen):
+            seen.append(value)
+    for build in seen:
+        if isinstance(build, BuildResult) and build.log:
+            report.sections.append((f"dockerbuild log: {build.request.describe()}", "\n".join(build.log)))
+        elif isinstance(build, BuildFailed) and build.log:
+            report.sections.append((f"dockerbuild log: {build.dockerfile} (failed)", "\n".join(build.log)))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    builder = config.stash[STATE].builder
+    if builder is None or not (builder.results or builder.failures) or config.option.verbose < 0:
+        return
+    title = f"dockerbuild: {len(builder.results)} images, {len(builder.failures)} failed builds"
+    terminalreporter.write_sep("=", title)
+    for result in builder.results:
+        cached = "reused" if result.reused else f"{result.cache_hits}/{result.cacheable_steps} cached"
+        terminalreporter.write_line(
+            f"{result.backend:8} {human_size(result.image.size):>10} {result.seconds:7.1f} s  {cached:>12}  "
+            f"{result.request.describe()}"
+        )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(STATE, None)
+    if state is not None and state.engine is not None:
+        state.engine.remove_run_resources()
+        state.engine.close()
+        state.engine = None
