@@ -66,3 +66,10 @@ __all__ = [
     "assert_size_under",
     "parse_size",
 ]
+
+# Public objects show as pytest_dockerbuild.X in reprs and tracebacks.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) or callable(_obj):
+        _obj.__module__ = __name__
+del _name, _obj

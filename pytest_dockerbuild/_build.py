@@ -26,7 +26,7 @@ import docker.errors
 from docker.utils.build import exclude_paths
 
 from ._dockerfile import Dockerfile, normalize_image
-from ._engine import LABEL_KEY, LABEL_MANAGED
+from ._engine import LABEL_KEY, LABEL_MANAGED, LABEL_PROJECT
 from ._errors import BuildFailed, DockerbuildError
 from ._image import Image, human_size
 
@@ -342,7 +342,7 @@ class Builder:
             "dockerfile": parsed.text,
             "target": request.target,
             "args": sorted(request.build_args.items()),
-            "labels": sorted(request.labels.items()),
+            "labels": sorted({**request.labels, **self.stage_labels(request)}.items()),
             "map": sorted(request.image_map.items()),
             "bases": sorted(bases.items()),
         }
@@ -387,12 +387,22 @@ class Builder:
         return request.image_map.get(normalize_image(base), base) if external else base
 
     def image_labels(self, request: BuildRequest, key: str) -> dict[str, str]:
-        return {**request.labels, LABEL_MANAGED: "true", LABEL_KEY: key}
+        return {**request.labels, **self.stage_labels(request), LABEL_KEY: key}
+
+    def stage_labels(self, request: BuildRequest) -> dict[str, str]:
+        """Labels for every image a build commits; constant per context, so the
+        layer cache is not disturbed."""
+        return {LABEL_MANAGED: "true", LABEL_PROJECT: self.project(request)}
+
+    @staticmethod
+    def project(request: BuildRequest) -> str:
+        """The build context's folder name, as used in tags and labels."""
+        return re.sub(r"[^a-z0-9._-]+", "-", request.context.name.lower()).strip("-._") or "context"
 
     def tag_for(self, request: BuildRequest, stage_ref: str, image_id: str) -> str:
         """``pytest-dockerbuild/<context folder>:<stage>-<image id>``: one tag per distinct
         image keeps it (and its layer cache) from being dangling."""
-        project = re.sub(r"[^a-z0-9._-]+", "-", request.context.name.lower()).strip("-._") or "context"
+        project = self.project(request)
         stage = re.sub(r"[^A-Za-z0-9_.-]+", "-", stage_ref)
         return f"pytest-dockerbuild/{project}:{stage}-{image_id.split(':')[-1][:12]}"
 

@@ -19,7 +19,6 @@ from docker.utils import parse_repository_tag
 from docker.utils.build import tar
 
 from ._build import StageResult, StepResult, dockerignore_patterns
-from ._engine import LABEL_MANAGED
 from ._errors import BaseImageMissing, DockerfileSyntaxError, UnknownStage
 
 if TYPE_CHECKING:
@@ -125,7 +124,7 @@ def build_classic(builder: Builder, request: BuildRequest, parsed: Dockerfile, k
     from ._build import BuildResult
 
     client = builder.engine.client
-    text = parsed.substituted(request.image_map, stage_labels={LABEL_MANAGED: "true"})
+    text = parsed.substituted(request.image_map, stage_labels=builder.stage_labels(request))
     context = tar(
         str(request.context),
         exclude=dockerignore_patterns(request.context),

@@ -20,12 +20,13 @@ import requests.exceptions
 from ._errors import EngineUnavailable
 from ._image import Image
 
-__all__ = ["LABEL_KEY", "LABEL_MANAGED", "LABEL_OWNER", "LABEL_RUN", "Engine", "EngineInfo"]
+__all__ = ["LABEL_KEY", "LABEL_MANAGED", "LABEL_OWNER", "LABEL_PROJECT", "LABEL_RUN", "Engine", "EngineInfo"]
 
 LABEL_MANAGED = "pytest-dockerbuild.managed"  #: "true" on every image, container and network
 LABEL_RUN = "pytest-dockerbuild.run"  #: the run id, on containers and networks
 LABEL_OWNER = "pytest-dockerbuild.owner"  #: "<host>:<pid>" of the pytest process, on containers and networks
 LABEL_KEY = "pytest-dockerbuild.key"  #: the content key, on built images
+LABEL_PROJECT = "pytest-dockerbuild.project"  #: the build context's folder name, on built images
 
 
 @dataclass(frozen=True)
@@ -135,24 +136,29 @@ class Engine:
         for network in self.client.networks.list(filters=run):
             self._quietly(network.remove)
 
-    def prune(self) -> dict[str, int]:
-        """Remove everything the plugin ever made: containers, networks and built images."""
+    def prune(self, project: str | None = None) -> dict[str, int]:
+        """Remove what the plugin made: every labelled container, network and built image;
+        with ``project``, only the images built from context folders of that name (and
+        the containers and networks of dead runs)."""
         managed = {"label": f"{LABEL_MANAGED}=true"}
         counts = {"containers": 0, "networks": 0, "images": 0}
-        for container in self.client.containers.list(all=True, filters=managed):
-            self._quietly(container.remove, force=True, v=True)
-            counts["containers"] += 1
-        for network in self.client.networks.list(filters=managed):
-            self._quietly(network.remove)
-            counts["networks"] += 1
+        if project is None:
+            for container in self.client.containers.list(all=True, filters=managed):
+                counts["containers"] += self._quietly(container.remove, force=True, v=True)
+            for network in self.client.networks.list(filters=managed):
+                counts["networks"] += self._quietly(network.remove)
+        else:
+            for removed in self.sweep():
+                counts["containers" if removed.startswith("container") else "networks"] += 1
+        wanted = [f"{LABEL_MANAGED}=true"] + ([f"{LABEL_PROJECT}={project}"] if project else [])
         # Stage images can be parents of other stage images: remove in passes.
-        remaining = {image.id for image in self.client.images.list(filters=managed)}
+        remaining = {image.id for image in self.client.images.list(filters={"label": wanted})}
         while remaining:
-            removed = {i for i in remaining if self._quietly(self.client.images.remove, i, force=True)}
-            counts["images"] += len(removed)
-            if not removed:
+            gone = {i for i in remaining if self._quietly(self.client.images.remove, i, force=True)}
+            counts["images"] += len(gone)
+            if not gone:
                 break
-            remaining -= removed
+            remaining -= gone
         return counts
 
     def close(self) -> None:

@@ -208,7 +208,7 @@ class BaseImageMissing(DockerbuildError):
             f"Base image {image!r} of stage {stage!r} in {str(dockerfile)!r} is not in the engine "
             f"and could not be pulled: {reason}\n"
             "Build or load it first, or map it onto a local image with the ini option "
-            "`dockerbuild_base_images = {image}=<local image>` or `--dockerbuild-base-image`."
+            f"`dockerbuild_base_images = {image}=<local image>` or `--dockerbuild-base-image`."
         )
 
 

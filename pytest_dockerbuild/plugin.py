@@ -70,9 +70,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--dockerbuild-prune",
-        action="store_true",
-        default=False,
-        help="Remove every image, container and network pytest-dockerbuild made, then exit.",
+        nargs="?",
+        const="*",
+        default=None,
+        metavar="PROJECT",
+        help="Remove every image, container and network pytest-dockerbuild made, then exit; "
+        "with PROJECT, only the images built from context folders of that name.",
     )
     parser.addini("dockerbuild_backend", "Default builder: auto or classic.", default="auto")
     parser.addini(
@@ -113,10 +116,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
-    if not config.getoption("dockerbuild_prune"):
+    project = config.getoption("dockerbuild_prune")
+    if project is None:
         return None
-    engine = Engine()
-    counts = engine.prune()
+    try:
+        engine = Engine()
+    except EngineUnavailable as error:
+        print(f"dockerbuild: {error}")
+        return 1
+    counts = engine.prune(None if project == "*" else project)
     engine.close()
     print(
         f"dockerbuild: removed {counts['images']} images, {counts['containers']} containers "

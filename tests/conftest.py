@@ -1,0 +1,41 @@
+"""Shared helpers for the plugin's own tests (the engine is real, never mocked)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+BASE = "dockerbuild-offline/base:bookworm"  # made by scripts/base_images.py
+
+INI = f"""
+[pytest]
+dockerbuild_base_images =
+    diamol/base={BASE}
+"""
+
+
+@pytest.fixture
+def make_context(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Write a build context: ``make_context("FROM ...", files={"a.txt": "x"})`` -> its folder."""
+    counter = iter(range(1000))
+
+    def make(dockerfile: str | None, files: dict[str, str] | None = None, name: str | None = None) -> Path:
+        folder = tmp_path / (name or f"context{next(counter)}")
+        folder.mkdir(parents=True)
+        if dockerfile is not None:
+            (folder / "Dockerfile").write_text(textwrap.dedent(dockerfile).lstrip())
+        for relative, text in (files or {}).items():
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            (folder / relative).write_text(text)
+        return folder
+
+    return make
+
+
+@pytest.fixture
+def inner(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A pytester folder whose ini maps diamol/base onto the local busybox base image."""
+    pytester.makeini(INI)
+    return pytester

@@ -1,0 +1,138 @@
+"""Bad input gets its own clear error, and nothing is left behind (real engine)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import docker
+import pytest
+
+from pytest_dockerbuild import (
+    BaseImageMissing,
+    BuildFailed,
+    Builder,
+    DockerfileEmpty,
+    DockerfileNotFound,
+    DockerfileSyntaxError,
+    UnknownStage,
+)
+
+THREE_STAGES = """
+    FROM diamol/base AS build-stage
+    RUN echo 'Building...' > /build.txt
+
+    FROM diamol/base AS test-stage
+    COPY --from=build-stage /build.txt /build.txt
+    RUN echo 'Testing...' >> /build.txt && {test_command}
+
+    FROM diamol/base
+    COPY --from=test-stage {copied} /build.txt
+    CMD ["cat", "/build.txt"]
+"""
+
+
+def three_stages(test_command: str = "true", copied: str = "/build.txt") -> str:
+    return THREE_STAGES.format(test_command=test_command, copied=copied)
+
+
+@pytest.fixture
+def leftovers(dockerbuild: Builder):  # type: ignore[no-untyped-def]
+    """Fails the test if it leaves a container or a dangling image behind."""
+    client: docker.DockerClient = dockerbuild.engine.client
+    containers = {c.id for c in client.containers.list(all=True)}
+    dangling = {i.id for i in client.images.list(filters={"dangling": True})}
+    yield
+    new_containers = [c.name for c in client.containers.list(all=True) if c.id not in containers]
+    new_dangling = [i.short_id for i in client.images.list(filters={"dangling": True}) if i.id not in dangling]
+    assert new_containers == [] and new_dangling == [], "the build left containers or dangling images"
+
+
+def test_missing_dockerfile(dockerbuild: Builder, make_context, leftovers) -> None:  # type: ignore[no-untyped-def]
+    context = make_context(None)
+    with pytest.raises(DockerfileNotFound) as error:
+        dockerbuild.build(context)
+    assert error.value.dockerfile == context / "Dockerfile"
+    assert f"Dockerfile not found: '{context / 'Dockerfile'}'" in str(error.value)
+
+
+def test_missing_context(dockerbuild: Builder, tmp_path: Path) -> None:
+    with pytest.raises(DockerfileNotFound, match="is not a directory"):
+        dockerbuild.build(tmp_path / "nowhere")
+
+
+def test_empty_dockerfile(dockerbuild: Builder, make_context, leftovers) -> None:  # type: ignore[no-untyped-def]
+    context = make_context("# only a comment\n\n")
+    with pytest.raises(DockerfileEmpty, match="holds no instruction: it needs at least a FROM line"):
+        dockerbuild.build(context)
+
+
+def test_syntax_error_names_file_and_line(dockerbuild: Builder, make_context, leftovers) -> None:  # type: ignore[no-untyped-def]
+    context = make_context("FROM diamol/base\nRUN true\nFORM diamol/base\n")
+    with pytest.raises(DockerfileSyntaxError) as error:
+        dockerbuild.build(context)
+    assert error.value.line == 3
+    assert str(error.value) == f"Dockerfile syntax error at {context / 'Dockerfile'}:3: unknown instruction 'FORM'"
+
+
+def test_unknown_target_lists_the_stages(dockerbuild: Builder, make_context, leftovers) -> None:  # type: ignore[no-untyped-def]
+    context = make_context(three_stages())
+    with pytest.raises(UnknownStage) as error:
+        dockerbuild.build(context, target="tset-stage")
+    assert error.value.available == ["build-stage", "test-stage", "2"]
+    assert "has no stage 'tset-stage'; its stages are: 'build-stage', 'test-stage', '2'" in str(error.value)
+
+
+def test_failing_run_in_a_middle_stage(dockerbuild: Builder, make_context, leftovers) -> None:  # type: ignore[no-untyped-def]
+    context = make_context(three_stages("echo 'expected 3 lines, got 2' >&2 && exit 3"))
+    with pytest.raises(BuildFailed) as error:
+        dockerbuild.build(context)
+    failure = error.value
+    assert (failure.stage, failure.step, failure.steps_in_stage, failure.line) == ("test-stage", 3, 3, 6)
+    assert failure.exit_code == 3
+    assert failure.instruction == "RUN echo 'Testing...' >> /build.txt && echo 'expected 3 lines, got 2' >&2 && exit 3"
+    assert "expected 3 lines, got 2" in failure.log_tail
+    message = str(failure)
+    assert message.startswith(f"Docker build failed in stage 'test-stage', step 3/3 ({context / 'Dockerfile'}:6):")
+    assert "exit code: 3" in message
+
+
+def test_the_same_failure_is_raised_again_without_rebuilding(dockerbuild: Builder, make_context) -> None:  # type: ignore[no-untyped-def]
+    context = make_context(three_stages("exit 4"))
+    with pytest.raises(BuildFailed) as first:
+        dockerbuild.build(context)
+    failures = len(dockerbuild.failures)
+    with pytest.raises(BuildFailed) as second:
+        dockerbuild.build(context)
+    assert len(dockerbuild.failures) == failures
+    assert second.value is not first.value and str(second.value) == str(first.value)
+
+
+def test_copy_from_a_file_the_stage_lacks(dockerbuild: Builder, make_context, leftovers) -> None:  # type: ignore[no-untyped-def]
+    context = make_context(three_stages(copied="/no-such-file.txt"))
+    with pytest.raises(BuildFailed) as error:
+        dockerbuild.build(context)
+    failure = error.value
+    assert (failure.stage, failure.step, failure.exit_code) == ("2", 2, None)
+    assert failure.instruction == "COPY --from=test-stage /no-such-file.txt /build.txt"
+    assert "no-such-file.txt" in failure.reason and "does not exist" in failure.reason
+    assert f"Docker build failed in stage '2', step 2/3 ({context / 'Dockerfile'}:9):" in str(failure)
+
+
+def test_missing_base_image_says_how_to_map_it(dockerbuild: Builder, make_context, leftovers) -> None:  # type: ignore[no-untyped-def]
+    context = make_context("FROM diamol/base AS ok\nRUN true\nFROM no-such/image:1 AS app\nRUN true\n")
+    with pytest.raises(BaseImageMissing) as error:
+        dockerbuild.build(context)
+    assert (error.value.stage, error.value.image) == ("app", "no-such/image:1")
+    assert "dockerbuild_base_images = no-such/image:1=<local image>" in str(error.value)
+
+
+def test_expect_failure_in_the_wrong_stage_explains(dockerbuild: Builder, make_context) -> None:  # type: ignore[no-untyped-def]
+    context = make_context(three_stages("exit 2"))
+    with pytest.raises(AssertionError, match="it failed in stage 'test-stage', not 'build-stage'"):
+        dockerbuild.expect_failure(context, stage="build-stage")
+
+
+def test_expect_failure_of_a_good_build_explains(dockerbuild: Builder, make_context) -> None:  # type: ignore[no-untyped-def]
+    context = make_context(three_stages())
+    with pytest.raises(AssertionError, match="to fail in stage 'test-stage', but it succeeded"):
+        dockerbuild.expect_failure(context, stage="test-stage")

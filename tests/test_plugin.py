@@ -1,0 +1,203 @@
+"""The plugin as a user meets it: a test file run through pytest (pytester), real engine."""
+
+from __future__ import annotations
+
+import uuid
+
+import docker
+import pytest
+
+import pytest_dockerbuild
+
+DEMO = """
+FROM diamol/base AS build-stage
+RUN echo 'Building...' > /build.txt
+
+FROM diamol/base AS test-stage
+COPY --from=build-stage /build.txt /build.txt
+RUN echo 'Testing...' >> /build.txt && {test_command}
+
+FROM diamol/base
+COPY --from=test-stage /build.txt /build.txt
+CMD ["cat", "/build.txt"]
+"""
+
+
+def write_demo(pytester: pytest.Pytester, test_command: str = "true", folder: str = "app") -> None:
+    pytester.mkdir(folder)
+    (pytester.path / folder / "Dockerfile").write_text(DEMO.format(test_command=test_command))
+
+
+def test_public_api_is_sorted_and_complete() -> None:
+    public = sorted(name for name in dir(pytest_dockerbuild) if not name.startswith("_") and name[0].isupper())
+    assert pytest_dockerbuild.__all__ == sorted(pytest_dockerbuild.__all__)
+    assert set(public) <= set(pytest_dockerbuild.__all__)
+
+
+def test_help_shows_the_options(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(
+        [
+            "*Docker builds (pytest-dockerbuild)*",
+            "*--dockerbuild-backend=*",
+            "*--dockerbuild-base-image=IMAGE=REPLACEMENT*",
+            "*--dockerbuild-rebuild*",
+            "*--dockerbuild-prune=*PROJECT*",
+            "*dockerbuild_base_images (linelist)*",
+        ]
+    )
+
+
+def test_a_bad_base_image_entry_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ndockerbuild_base_images =\n    diamol/base\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*dockerbuild_base_images (ini): 'diamol/base' is not of the form IMAGE=REPLACEMENT*"])
+
+
+def test_report_header_names_engine_and_builder(inner: pytest.Pytester) -> None:
+    result = inner.runpytest()
+    result.stdout.fnmatch_lines(["dockerbuild: Docker Engine *, API 1.*, *"])
+
+
+def test_a_users_test_file_builds_stages_and_inspects(inner: pytest.Pytester) -> None:
+    write_demo(inner)
+    inner.makepyfile(
+        """
+        from pytest_dockerbuild import assert_path_exists, assert_no_build_tools, assert_size_under
+
+        def test_final(dockerbuild):
+            result = dockerbuild.build("app")
+            assert result.image.read_text("/build.txt") == "Building...\\nTesting...\\n"
+            assert_path_exists(result, "/build.txt", type="file")
+            assert_no_build_tools(result)
+            assert_size_under(result, "5MB")
+            assert result.built_stages == ["build-stage", "test-stage", "2"]
+
+        def test_stage(dockerbuild):
+            result = dockerbuild.build("app", target="build-stage")
+            assert result.image.read_text("/build.txt") == "Building...\\n"
+            assert result.target_stage.ref == "build-stage"
+        """
+    )
+    result = inner.runpytest_subprocess()
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*= dockerbuild: 2 images, 0 failed builds =*"])
+
+
+def test_a_failing_stage_is_reported_with_stage_step_exit_code_and_log(inner: pytest.Pytester) -> None:
+    write_demo(inner, "echo 'expected 3 lines' >&2 && exit 3")
+    inner.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def app(dockerbuild):
+            return dockerbuild.build("app")
+
+        def test_app(app):
+            pass
+
+        def test_the_test_stage_fails(dockerbuild):
+            dockerbuild.expect_failure("app", stage="test-stage", exit_code=3, match="expected 3 lines")
+        """
+    )
+    result = inner.runpytest_subprocess()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E * pytest_dockerbuild.BuildFailed: Docker build failed in stage 'test-stage', step 3/3 (*app/Dockerfile:7):",
+            "E *RUN echo 'Testing...' >> /build.txt && echo 'expected 3 lines' >&2 && exit 3",
+            "E *exit code: 3",
+            "E *last * lines of the build log:",
+            "E *| expected 3 lines",
+            "*- dockerbuild log: *app/Dockerfile (failed) -*",
+        ]
+    )
+    assert "_build.py" not in result.stdout.str(), "the plugin's own frames should be hidden"
+
+
+def test_a_failing_test_gets_the_build_log(inner: pytest.Pytester) -> None:
+    write_demo(inner)
+    inner.makepyfile(
+        """
+        def test_wrong_expectation(dockerbuild):
+            result = dockerbuild.build("app", reuse=False)
+            assert result.image.read_text("/build.txt") == "something else"
+        """
+    )
+    result = inner.runpytest_subprocess()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*- dockerbuild log: app/Dockerfile -*", "Step 1/* : FROM dockerbuild-offline/base*"])
+
+
+def test_base_image_option_adds_a_substitution(pytester: pytest.Pytester) -> None:
+    write_demo(pytester)
+    pytester.makepyfile(
+        """
+        def test_it(dockerbuild):
+            result = dockerbuild.build("app")
+            assert result.target_stage.base == "diamol/base"
+            assert result.target_stage.base_image == "dockerbuild-offline/base:bookworm"
+        """
+    )
+    result = pytester.runpytest_subprocess("--dockerbuild-base-image", "diamol/base=dockerbuild-offline/base:bookworm")
+    result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("", "skipped"), ("true", "failed")])
+def test_no_engine_skips_locally_and_fails_in_ci(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ci: str, outcome: str
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{pytester.path}/no-engine.sock")
+    monkeypatch.setenv("CI", ci)
+    pytester.makepyfile("def test_it(dockerbuild): pass\ndef test_other(dockerbuild): pass")
+    result = pytester.runpytest_subprocess("-rA")
+    result.stdout.fnmatch_lines(["dockerbuild: no Docker Engine (*)", "*Cannot reach the Docker Engine at unix://*"])
+    if outcome == "skipped":
+        result.assert_outcomes(skipped=2)
+    else:
+        result.assert_outcomes(errors=2)
+        assert "Traceback" not in result.stdout.str()
+
+
+def test_prune_removes_the_projects_images_only(inner: pytest.Pytester) -> None:
+    project = f"prune-{uuid.uuid4().hex[:8]}"
+    write_demo(inner, folder=project)
+    inner.makepyfile(f"def test_it(dockerbuild):\n    dockerbuild.build({project!r})\n")
+    inner.runpytest_subprocess().assert_outcomes(passed=1)
+    client = docker.from_env()
+    label = {"label": f"pytest-dockerbuild.project={project}"}
+    built = client.images.list(filters=label)
+    assert len(built) == 3  # one image per stage, all labelled and tagged
+    assert all(tag.startswith(f"pytest-dockerbuild/{project}:") for image in built for tag in image.tags)
+    others = {image.id for image in client.images.list(filters={"label": "pytest-dockerbuild.managed=true"})}
+
+    result = inner.runpytest_subprocess(f"--dockerbuild-prune={project}")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["dockerbuild: removed 3 images, 0 containers and 0 networks"])
+    assert client.images.list(filters=label) == []
+    remaining = {image.id for image in client.images.list(filters={"label": "pytest-dockerbuild.managed=true"})}
+    assert remaining == others - {image.id for image in built}
+
+
+def test_a_run_with_failures_leaves_no_container_or_dangling_image(inner: pytest.Pytester) -> None:
+    client = docker.from_env()
+    containers = {c.id for c in client.containers.list(all=True)}
+    dangling = {i.id for i in client.images.list(filters={"dangling": True})}
+    write_demo(inner, f"exit 5 # {uuid.uuid4()}", folder="bad")
+    write_demo(inner, f"true # {uuid.uuid4()}", folder="good")
+    inner.makepyfile(
+        """
+        def test_good(dockerbuild):
+            assert dockerbuild.build("good").image.read_text("/build.txt") == "nope"
+
+        def test_bad(dockerbuild):
+            dockerbuild.build("bad")
+        """
+    )
+    inner.runpytest_subprocess().assert_outcomes(failed=2)
+    assert [c.name for c in client.containers.list(all=True) if c.id not in containers] == []
+    assert [i.short_id for i in client.images.list(filters={"dangling": True}) if i.id not in dangling] == []
+    managed = client.containers.list(all=True, filters={"label": "pytest-dockerbuild.managed=true"})
+    assert [c.name for c in managed if c.id not in containers] == []
