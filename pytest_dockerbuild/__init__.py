@@ -12,6 +12,9 @@ from ._engine import Engine, EngineInfo  # noqa: E402
 from ._errors import (  # noqa: E402
     BaseImageMissing,
     BuildFailed,
+    ContainerError,
+    ContainerExited,
+    ContainerNotReady,
     DockerbuildError,
     DockerfileEmpty,
     DockerfileError,
@@ -23,6 +26,7 @@ from ._errors import (  # noqa: E402
     UnknownStage,
 )
 from ._image import FileEntry, FileTree, Image, ImageComparison, ImageConfig, Layer, parse_size  # noqa: E402
+from ._runtime import Container, Healthy, HttpReady, LogReady, Network, Runtime  # noqa: E402
 from .assertions import (  # noqa: E402
     BUILD_TOOLS,
     assert_no_build_tools,
@@ -38,6 +42,10 @@ __all__ = [
     "BuildRequest",
     "BuildResult",
     "Builder",
+    "Container",
+    "ContainerError",
+    "ContainerExited",
+    "ContainerNotReady",
     "DockerbuildError",
     "Dockerfile",
     "DockerfileEmpty",
@@ -49,13 +57,18 @@ __all__ = [
     "EngineUnavailable",
     "FileEntry",
     "FileTree",
+    "Healthy",
+    "HttpReady",
     "Image",
     "ImageComparison",
     "ImageConfig",
     "ImageError",
     "Instruction",
     "Layer",
+    "LogReady",
+    "Network",
     "PathNotFound",
+    "Runtime",
     "Stage",
     "StageResult",
     "StepResult",

@@ -26,7 +26,7 @@ import docker.errors
 from docker.utils.build import exclude_paths
 
 from ._dockerfile import Dockerfile, normalize_image
-from ._engine import LABEL_KEY, LABEL_MANAGED, LABEL_PROJECT
+from ._engine import LABEL_MANAGED, LABEL_PROJECT
 from ._errors import BuildFailed, DockerbuildError
 from ._image import Image, human_size
 
@@ -354,9 +354,12 @@ class Builder:
         self, request: BuildRequest, parsed: Dockerfile, key: str, reuse: bool
     ) -> BuildResult | DockerbuildError:
         if reuse:
-            previous = self.engine.client.images.list(filters={"label": f"{LABEL_KEY}={key}"})
+            try:
+                previous = self.engine.client.api.inspect_image(self.key_tag(request, key))
+            except docker.errors.APIError:
+                previous = None
             if previous:
-                result = self._reused(request, parsed, key, previous[0].id)
+                result = self._reused(request, parsed, key, previous["Id"])
                 self.results.append(result)
                 return result
         try:
@@ -386,9 +389,6 @@ class Builder:
     def resolve_base(self, request: BuildRequest, base: str, external: bool) -> str:
         return request.image_map.get(normalize_image(base), base) if external else base
 
-    def image_labels(self, request: BuildRequest, key: str) -> dict[str, str]:
-        return {**request.labels, **self.stage_labels(request), LABEL_KEY: key}
-
     def stage_labels(self, request: BuildRequest) -> dict[str, str]:
         """Labels for every image a build commits; constant per context, so the
         layer cache is not disturbed."""
@@ -400,11 +400,16 @@ class Builder:
         return re.sub(r"[^a-z0-9._-]+", "-", request.context.name.lower()).strip("-._") or "context"
 
     def tag_for(self, request: BuildRequest, stage_ref: str, image_id: str) -> str:
-        """``pytest-dockerbuild/<context folder>:<stage>-<image id>``: one tag per distinct
-        image keeps it (and its layer cache) from being dangling."""
-        project = self.project(request)
+        """``pytest-dockerbuild/<project>:<stage>-<image id>`` for a stage image the build
+        committed: one tag per distinct image keeps it (and its layer cache) from dangling."""
         stage = re.sub(r"[^A-Za-z0-9_.-]+", "-", stage_ref)
-        return f"pytest-dockerbuild/{project}:{stage}-{image_id.split(':')[-1][:12]}"
+        return f"pytest-dockerbuild/{self.project(request)}:{stage}-{image_id.split(':')[-1][:12]}"
+
+    def key_tag(self, request: BuildRequest, key: str) -> str:
+        """``pytest-dockerbuild/<project>:<target>-k<key>``: the built image, found again by
+        content key (tagging costs nothing; a label would cost a build step)."""
+        target = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.target or "final")
+        return f"pytest-dockerbuild/{self.project(request)}:{target}-k{key[:16]}"
 
     def failure(
         self,

@@ -139,7 +139,7 @@ def build_classic(builder: Builder, request: BuildRequest, parsed: Dockerfile, k
             dockerfile=DOCKERFILE_NAME,
             target=request.target,
             buildargs=dict(request.build_args),
-            labels=builder.image_labels(request, key),
+            labels=dict(request.labels) or None,
             rm=True,
             forcerm=True,
             pull=False,
@@ -177,6 +177,8 @@ def build_classic(builder: Builder, request: BuildRequest, parsed: Dockerfile, k
             exit_code=None, log=stream.log,
         )  # fmt: skip
     _tag_stages(builder, request, parsed, stream)
+    repository, tag = parse_repository_tag(builder.key_tag(request, key))
+    client.api.tag(stream.image_id, repository, tag)
     if request.tag:
         repository, tag = parse_repository_tag(request.tag)
         client.api.tag(stream.image_id, repository, tag or "latest")
@@ -231,6 +233,8 @@ def _tag_stages(builder: Builder, request: BuildRequest, parsed: Dockerfile, str
     """Tag each stage image the build committed, so none is left dangling."""
     client = builder.engine.client
     for index, image_id in stream.stage_images.items():
+        if image_id == stream.image_id and stream.error is None:
+            continue  # the built image: tagged by its content key
         stage = parsed.stages[index]
         repository, _, tag = builder.tag_for(request, stage.ref, image_id).rpartition(":")
         try:

@@ -20,12 +20,11 @@ import requests.exceptions
 from ._errors import EngineUnavailable
 from ._image import Image
 
-__all__ = ["LABEL_KEY", "LABEL_MANAGED", "LABEL_OWNER", "LABEL_PROJECT", "LABEL_RUN", "Engine", "EngineInfo"]
+__all__ = ["LABEL_MANAGED", "LABEL_OWNER", "LABEL_PROJECT", "LABEL_RUN", "Engine", "EngineInfo"]
 
 LABEL_MANAGED = "pytest-dockerbuild.managed"  #: "true" on every image, container and network
 LABEL_RUN = "pytest-dockerbuild.run"  #: the run id, on containers and networks
 LABEL_OWNER = "pytest-dockerbuild.owner"  #: "<host>:<pid>" of the pytest process, on containers and networks
-LABEL_KEY = "pytest-dockerbuild.key"  #: the content key, on built images
 LABEL_PROJECT = "pytest-dockerbuild.project"  #: the build context's folder name, on built images
 
 

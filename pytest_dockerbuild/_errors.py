@@ -13,8 +13,11 @@ the context needed to act on it (which file, which stage, what to do)::
     ├── BuildFailed                a build step failed (.stage, .step, .instruction,
     │                              .exit_code, .log_tail, .line, .log)
     ├── BaseImageMissing           a FROM image is not in the engine and cannot be pulled
-    └── ImageError                 inspecting an image failed (.image)
-        └── PathNotFound           (.path)
+    ├── ImageError                 inspecting an image failed (.image)
+    │   └── PathNotFound           (.path)
+    └── ContainerError             a container failed (.container, .logs)
+        ├── ContainerExited        it stopped before it was ready (.exit_code)
+        └── ContainerNotReady      not ready by the deadline (.waiting_for, .last_probe)
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from typing import Any
 __all__ = [
     "BaseImageMissing",
     "BuildFailed",
+    "ContainerError",
+    "ContainerExited",
+    "ContainerNotReady",
     "DockerbuildError",
     "DockerfileEmpty",
     "DockerfileError",
@@ -232,3 +238,45 @@ class PathNotFound(ImageError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+
+class ContainerError(DockerbuildError):
+    """A container could not be created, started or used."""
+
+    def __init__(self, container: str, problem: str, logs: str) -> None:
+        #: the container's name
+        self.container = container
+        #: what went wrong, without the logs
+        self.problem = problem
+        #: the last lines of its output
+        self.logs = logs
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        text = f"container {self.container}: {self.problem}"
+        if self.logs.strip():
+            lines = self.logs.rstrip("\n").splitlines()
+            text += f"\nlast {len(lines)} lines of its output:\n" + "\n".join(f"  | {line}" for line in lines)
+        else:
+            text += "\n(it wrote no output)"
+        return text
+
+
+class ContainerExited(ContainerError):
+    """The container stopped while the plugin waited for it to be ready."""
+
+    def __init__(self, container: str, exit_code: int | None, logs: str) -> None:
+        #: its exit code
+        self.exit_code = exit_code
+        super().__init__(container, f"exited with code {exit_code} before it was ready", logs)
+
+
+class ContainerNotReady(ContainerError):
+    """The container did not become ready by the deadline."""
+
+    def __init__(self, container: str, waiting_for: str, last_probe: str, logs: str) -> None:
+        #: the readiness conditions still pending
+        self.waiting_for = waiting_for
+        #: what the last probe saw
+        self.last_probe = last_probe
+        super().__init__(container, f"not ready: waited for {waiting_for}; last probe: {last_probe}", logs)

@@ -6,7 +6,7 @@ Glue only: building, inspecting and running live in the library modules.
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -16,6 +16,7 @@ from ._dockerfile import parse_image_map
 from ._engine import Engine
 from ._errors import BuildFailed, DockerbuildError, EngineUnavailable
 from ._image import human_size
+from ._runtime import Container, Network, Runtime
 
 BACKEND_CHOICES = ("auto", "classic")
 TRUTHY = {"1", "true", "yes", "y", "on"}
@@ -27,12 +28,14 @@ class _State:
 
     engine: Engine | None = None
     builder: Builder | None = None
+    runtime: Runtime | None = None
     engine_error: EngineUnavailable | None = None
     current: pytest.Item | None = None
 
 
 STATE = pytest.StashKey[_State]()
 ITEM_BUILDS = pytest.StashKey[list["BuildResult | DockerbuildError"]]()
+ITEM_CONTAINERS = pytest.StashKey[list[Container]]()
 
 
 @dataclass
@@ -167,6 +170,19 @@ def _builder(config: pytest.Config) -> Builder:
     return state.builder
 
 
+def _runtime(config: pytest.Config) -> Runtime:
+    state = config.stash[STATE]
+    if state.runtime is None:
+        state.runtime = Runtime(_engine(config))
+        state.runtime.add_listener(lambda container: _record_container(state, container))
+    return state.runtime
+
+
+def _record_container(state: _State, container: Container) -> None:
+    if state.current is not None:
+        state.current.stash.setdefault(ITEM_CONTAINERS, []).append(container)
+
+
 def _record(state: _State, outcome: BuildResult | DockerbuildError) -> None:
     if state.current is not None:
         builds = state.current.stash.setdefault(ITEM_BUILDS, [])
@@ -200,6 +216,44 @@ def dockerbuild(pytestconfig: pytest.Config, dockerbuild_engine: Engine) -> Buil
     return _builder(pytestconfig)
 
 
+@pytest.fixture(scope="session")
+def dockerbuild_runtime(pytestconfig: pytest.Config, dockerbuild_engine: Engine) -> Runtime:
+    """Start containers and networks: ``dockerbuild_runtime.network("app")``,
+    ``dockerbuild_runtime.run(image, ports=[80], wait=HttpReady("/health"))``.
+
+    Everything it creates is labelled with the run id and removed at the end of
+    the run at the latest (or by the next run, if this one is killed).
+    """
+    return _runtime(pytestconfig)
+
+
+def _network(request: pytest.FixtureRequest, runtime: Runtime) -> Iterator[Network]:
+    network = runtime.network(request.node.name)
+    try:
+        yield network
+    finally:
+        network.remove()
+
+
+@pytest.fixture
+def dockerbuild_network(request: pytest.FixtureRequest, dockerbuild_runtime: Runtime) -> Iterator[Network]:
+    """A user-defined bridge network for one test; its containers reach each other by alias:
+    ``dockerbuild_network.run(image, aliases=["api"], ports=[80])``."""
+    yield from _network(request, dockerbuild_runtime)
+
+
+@pytest.fixture(scope="module")
+def dockerbuild_module_network(request: pytest.FixtureRequest, dockerbuild_runtime: Runtime) -> Iterator[Network]:
+    """Like ``dockerbuild_network``, shared by the tests of a module."""
+    yield from _network(request, dockerbuild_runtime)
+
+
+@pytest.fixture(scope="session")
+def dockerbuild_session_network(request: pytest.FixtureRequest, dockerbuild_runtime: Runtime) -> Iterator[Network]:
+    """Like ``dockerbuild_network``, shared by the whole run."""
+    yield from _network(request, dockerbuild_runtime)
+
+
 # -- reports -----------------------------------------------------------------------
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
@@ -225,6 +279,14 @@ def _attach_logs(item: pytest.Item, report: pytest.TestReport) -> None:
     for value in getattr(item, "funcargs", {}).values():
         if isinstance(value, BuildResult) and not any(value is s for s in seen):
             seen.append(value)
+    recorded: list[Container] = item.stash.get(ITEM_CONTAINERS, [])
+    containers = list(recorded)
+    for value in getattr(item, "funcargs", {}).values():
+        candidates = value.containers if isinstance(value, Network) else [value]
+        containers += [c for c in candidates if isinstance(c, Container) and c not in containers]
+    for container in containers:
+        aliases = f" ({', '.join(container.aliases)})" if container.aliases else ""
+        report.sections.append((f"dockerbuild container {container.name}{aliases}", container.logs(tail=200)))
     for build in seen:
         if isinstance(build, BuildResult) and build.log:
             report.sections.append((f"dockerbuild log: {build.request.describe()}", "\n".join(build.log)))

@@ -9,8 +9,8 @@ import pytest
 
 from pytest_dockerbuild import (
     BaseImageMissing,
-    BuildFailed,
     Builder,
+    BuildFailed,
     DockerfileEmpty,
     DockerfileNotFound,
     DockerfileSyntaxError,

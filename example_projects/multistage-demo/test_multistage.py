@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dockerbuild import BuildResult, Builder, assert_path_exists
+from pytest_dockerbuild import Builder, BuildResult, assert_path_exists
 
 HERE = Path(__file__).parent
 
