@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["BuildRequest", "BuildResult", "Builder", "StageResult", "StepResult"]
 
 KEY_VERSION = "1"
-BACKENDS = ("classic",)
+BACKENDS = ("classic", "buildkit")
 
 
 @dataclass(frozen=True)
@@ -196,6 +196,7 @@ class Builder:
         self.results: list[BuildResult] = []  #: every build of the session, in order
         self.failures: list[BuildFailed] = []
         self._cache: dict[str, BuildResult | DockerbuildError] = {}
+        self._buildkit: bool | None = None  # does buildx work here? (asked once)
         self._listeners: list[Callable[[BuildResult | DockerbuildError], None]] = []
 
     # -- public ----------------------------------------------------------------
@@ -216,7 +217,7 @@ class Builder:
 
         :param dockerfile: path relative to the context (default ``Dockerfile``), or absolute.
         :param image_map: extra FROM substitutions for this build (``{"diamol/base": "local/base"}``).
-        :param backend: ``"classic"`` or ``"auto"`` (default: the session's).
+        :param backend: ``"classic"``, ``"buildkit"`` or ``"auto"`` (default: the session's).
         :param reuse: take an image an earlier run built for the same content key (default: the session's).
         :raises BuildFailed: a step failed (with the stage, step, instruction, exit code and log tail).
         :raises DockerfileError: the Dockerfile is missing, empty, malformed or has no such target.
@@ -320,10 +321,22 @@ class Builder:
 
     def _backend(self, wanted: str | None) -> str:
         choice = wanted or self.default_backend
-        if choice == "auto":
-            return "classic"
-        if choice not in BACKENDS:
+        if choice not in (*BACKENDS, "auto"):
             raise ValueError(f"unknown backend {choice!r}; use one of {', '.join(BACKENDS)} or 'auto'")
+        if choice == "classic":
+            return choice
+        if self._buildkit is None:
+            from ._buildkit import buildx_supports_rawjson
+            from ._engine import buildx_version
+
+            self._buildkit = buildx_supports_rawjson(buildx_version())
+        if choice == "auto":
+            return "buildkit" if self._buildkit else "classic"
+        if not self._buildkit:
+            raise DockerbuildError(
+                "the BuildKit backend needs the docker buildx CLI plugin, version 0.12 or later "
+                "(`docker buildx version`); install it (scripts/install_buildx) or use the classic backend"
+            )
         return choice
 
     def content_key(self, request: BuildRequest, parsed: Dockerfile) -> str:
@@ -363,9 +376,11 @@ class Builder:
                 self.results.append(result)
                 return result
         try:
-            from ._classic import build_classic
-
-            result = build_classic(self, request, parsed, key)
+            if request.backend == "buildkit":
+                from ._buildkit import build_buildkit as run
+            else:
+                from ._classic import build_classic as run
+            result = run(self, request, parsed, key)
         except DockerbuildError as error:
             if isinstance(error, BuildFailed):
                 self.failures.append(error)

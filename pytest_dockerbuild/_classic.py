@@ -67,11 +67,8 @@ class ClassicStream:
         now = time.monotonic() if now is None else now
         if "stream" in chunk:
             self._buffer += _ANSI.sub("", str(chunk["stream"]))
-            while "\n" in self._buffer:
+            while "\n" in self._buffer:  # only whole lines: a chunk may end anywhere
                 line, self._buffer = self._buffer.split("\n", 1)
-                self._line(line, now)
-            if _STEP.match(self._buffer):  # "Step k/M : ..." arrives before its newline
-                line, self._buffer = self._buffer, ""
                 self._line(line, now)
         if "aux" in chunk and isinstance(chunk["aux"], dict) and "ID" in chunk["aux"]:
             self.image_id = str(chunk["aux"]["ID"])
@@ -79,12 +76,12 @@ class ClassicStream:
                 self.stage_images[self._stage] = self.image_id
         if "errorDetail" in chunk or "error" in chunk:
             detail = chunk.get("errorDetail") or {}
+            self.finish(now)  # the failing step's line may still be in the buffer
             self.error = str(detail.get("message") or chunk.get("error") or "unknown error").strip()
             code = detail.get("code")
             match = _EXIT.search(self.error)
             self.exit_code = int(code) if code is not None else int(match.group(1)) if match else None
             self.log.append(f"ERROR: {self.error}")
-            self.finish(now)
         elif "status" in chunk:
             status = " ".join(str(chunk.get(k, "")) for k in ("id", "status", "progress") if chunk.get(k))
             if status and (not self.log or self.log[-1] != status):
@@ -113,8 +110,8 @@ class ClassicStream:
 
     def finish(self, now: float | None = None) -> None:
         if self._buffer.strip():
-            self.log.append(self._buffer)
-            self._buffer = ""
+            line, self._buffer = self._buffer, ""
+            self._line(line, time.monotonic() if now is None else now)
         if self.steps and self.steps[-1].finished is None:
             self.steps[-1].finished = time.monotonic() if now is None else now
 
@@ -154,8 +151,11 @@ def build_classic(builder: Builder, request: BuildRequest, parsed: Dockerfile, k
     stream.finish()
     seconds = time.monotonic() - started
     if stream.error is not None:
-        _remove_leftover(client, stream.last_image)
-        _tag_stages(builder, request, parsed, stream)
+        _tag_stages(builder, request, parsed, stream)  # first: a stage image is never a leftover
+        if stream.last_image and not any(
+            i.split(":")[-1].startswith(stream.last_image) for i in stream.stage_images.values()
+        ):
+            _remove_leftover(client, stream.last_image)
         failed = stream.steps[-1] if stream.steps else None
         if failed is not None and failed.step == 1 and failed.stage_index >= 0:
             stage = parsed.stages[failed.stage_index]

@@ -25,7 +25,9 @@ KNOWN_INSTRUCTIONS = frozenset(
     "ADD ARG CMD COPY ENTRYPOINT ENV EXPOSE FROM HEALTHCHECK LABEL MAINTAINER ONBUILD RUN SHELL "
     "STOPSIGNAL USER VOLUME WORKDIR".split()
 )
-_VARIABLE = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::[-+][^}]*)?\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
+_VARIABLE = re.compile(
+    r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<op>[-+])(?P<word>[^}]*))?\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"
+)
 
 
 def normalize_image(reference: str) -> str:
@@ -121,14 +123,11 @@ class Stage:
         """The ``COPY --from`` / ``RUN --mount=from=`` sources, as written, in order."""
         sources: list[str] = []
         for instruction in self.instructions:
-            source = instruction.flags.get("from") if instruction.keyword in ("COPY", "ADD") else None
+            found = [instruction.flags.get("from", "")] if instruction.keyword in ("COPY", "ADD") else []
             if instruction.keyword == "RUN":
                 for mount in re.findall(r"--mount=(\S+)", instruction.value):
-                    for part in mount.split(","):
-                        if part.startswith("from="):
-                            source = part[5:]
-            if source and source not in sources:
-                sources.append(source)
+                    found += [part[5:] for part in mount.split(",") if part.startswith("from=")]
+            sources += [source for source in found if source and source not in sources]
         return sources
 
     @property
@@ -209,11 +208,17 @@ class Dockerfile:
         return stage
 
     def expand(self, text: str) -> str:
-        """Expand ``$VAR`` / ``${VAR}`` with the global ARGs (defaults overridden by build args)."""
+        """Expand ``$VAR``, ``${VAR}``, ``${VAR:-default}`` and ``${VAR:+alternative}`` with
+        the global ARGs (their defaults overridden by build args), as the engine expands FROM."""
 
         def value(match: re.Match[str]) -> str:
             name = match.group("braced") or match.group("plain")
-            return self.meta_args.get(name, self._build_args.get(name, ""))
+            current = self.meta_args.get(name, "")  # an undeclared name is empty, as in the engine
+            if match.group("op") == "-":
+                return current or match.group("word")
+            if match.group("op") == "+":
+                return match.group("word") if current else ""
+            return current
 
         return _VARIABLE.sub(value, text)
 

@@ -57,7 +57,7 @@ def parse_size(size: int | float | str) -> int:
     match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", size)
     if not match or match.group(2).lower() not in _UNITS:
         raise ValueError(f"cannot read {size!r} as a size; use bytes or e.g. '30MB', '30MiB', '1.5GB'")
-    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    return round(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 
 def human_size(size: float) -> str:
@@ -119,7 +119,7 @@ class Layer:
     instruction: str  #: e.g. ``RUN go build ...``, ``COPY file:... in /web``, ``IMPORT``
     size: int  #: bytes the layer adds (0 for metadata-only steps)
     created_by: str  #: the raw history text
-    empty: bool  #: True for metadata-only steps (no filesystem layer)
+    empty: bool  #: True if the step adds no bytes (metadata steps, and e.g. ``RUN true``)
 
 
 @dataclass(frozen=True)
@@ -310,7 +310,7 @@ class Image:
                     instruction=_instruction(created_by, entry.get("Comment") or ""),
                     size=int(entry.get("Size") or 0),
                     created_by=created_by,
-                    empty=_is_empty_layer(created_by, int(entry.get("Size") or 0)),
+                    empty=not int(entry.get("Size") or 0),
                 )
             )
         return layers
@@ -335,9 +335,7 @@ class Image:
     def read_bytes(self, path: str) -> bytes:
         """Contents of the regular file at ``path`` (symlinks and hard links followed)."""
         entry = self.files.resolve(path)
-        if entry.type == "hardlink":
-            entry = self.files.resolve("/" + entry.link_target.lstrip("/"))
-        if entry.type != "file":
+        if not entry.is_file:
             raise ImageError(self.reference, f"{path!r} in image {self.short_id} is a {entry.type}, not a file")
         if entry.size == 0:
             return b""
@@ -450,16 +448,21 @@ def _apply_layer(entries: dict[str, FileEntry], layer: tarfile.TarFile, index: i
             for existing in [p for p in entries if p.startswith(prefix)]:
                 del entries[existing]
         link = member.linkname if kind in ("symlink", "hardlink") else ""
+        size, offset = (member.size, base_offset + member.offset_data) if kind == "file" else (0, -1)
+        if kind == "hardlink":  # same data as its target, an earlier member of this layer
+            target = entries.get(_normalize(member.linkname))
+            if target is not None:
+                size, offset = target.size, target._offset
         entries[path] = FileEntry(
             path=path,
             type=kind,
-            size=member.size if kind == "file" else 0,
+            size=size,
             mode=member.mode & 0o7777,
             uid=member.uid,
             gid=member.gid,
             link_target=link,
             layer=index,
-            _offset=base_offset + member.offset_data if kind == "file" else -1,
+            _offset=offset,
         )
 
 
@@ -469,15 +472,10 @@ def _instruction(created_by: str, comment: str) -> str:
         return "IMPORT" if comment.startswith("Imported") else ""
     if text.endswith("# buildkit"):
         text = text[: -len("# buildkit")].rstrip()
-    if text.startswith("/bin/sh -c #(nop)"):
-        return text[len("/bin/sh -c #(nop)") :].strip()
-    if text.startswith("/bin/sh -c "):
-        return "RUN " + text[len("/bin/sh -c ") :]
+    text = re.sub(r"^\|\d+ (?:\S+=\S* )*", "", text)  # build args a RUN saw: "|1 NAME=value /bin/sh -c ..."
+    if "#(nop)" in text:  # a metadata step, whatever the SHELL: "/bin/sh -ec #(nop)  CMD [...]"
+        return text.split("#(nop)", 1)[1].strip()
+    shell = re.match(r"^(?:/bin/)?(?:ba)?sh -\w*c ", text)
+    if shell:
+        return "RUN " + text[shell.end() :]
     return text
-
-
-def _is_empty_layer(created_by: str, size: int) -> bool:
-    if size:
-        return False
-    instruction = _instruction(created_by, "").split(" ", 1)[0].upper()
-    return instruction not in ("RUN", "COPY", "ADD", "IMPORT", "WORKDIR", "")

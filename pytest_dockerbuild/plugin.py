@@ -18,7 +18,7 @@ from ._errors import BuildFailed, DockerbuildError, EngineUnavailable
 from ._image import human_size
 from ._runtime import Container, Network, Runtime
 
-BACKEND_CHOICES = ("auto", "classic")
+BACKEND_CHOICES = ("auto", "classic", "buildkit")
 TRUTHY = {"1", "true", "yes", "y", "on"}
 
 
@@ -55,7 +55,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--dockerbuild-backend",
         choices=BACKEND_CHOICES,
         default=None,
-        help="Builder to use: auto (the best one available) or classic.",
+        help="Builder to use: auto (BuildKit where docker buildx works, else classic), classic or buildkit.",
     )
     group.addoption(
         "--dockerbuild-base-image",
@@ -80,7 +80,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Remove every image, container and network pytest-dockerbuild made, then exit; "
         "with PROJECT, only the images built from context folders of that name.",
     )
-    parser.addini("dockerbuild_backend", "Default builder: auto or classic.", default="auto")
+    parser.addini("dockerbuild_backend", "Default builder: auto, classic or buildkit.", default="auto")
     parser.addini(
         "dockerbuild_base_images",
         "FROM substitutions, one IMAGE=REPLACEMENT per line (for air-gapped CI and registry mirrors).",

@@ -39,3 +39,21 @@ def inner(pytester: pytest.Pytester) -> pytest.Pytester:
     """A pytester folder whose ini maps diamol/base onto the local busybox base image."""
     pytester.makeini(INI)
     return pytester
+
+
+BACKENDS = ["classic", "buildkit"]
+
+
+@pytest.fixture(scope="session")
+def builders(dockerbuild_engine):  # type: ignore[no-untyped-def]
+    """One Builder per backend, sharing the engine (each has its own session cache)."""
+    from pytest_dockerbuild import Builder
+
+    image_map = {"diamol/base": BASE}
+    return {backend: Builder(dockerbuild_engine, image_map, backend=backend) for backend in BACKENDS}
+
+
+@pytest.fixture(params=BACKENDS)
+def builder(request: pytest.FixtureRequest, builders):  # type: ignore[no-untyped-def]
+    """The same test against the classic builder and against BuildKit."""
+    return builders[request.param]

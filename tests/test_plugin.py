@@ -60,7 +60,8 @@ def test_report_header_names_engine_and_builder(inner: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["dockerbuild: Docker Engine *, API 1.*, *"])
 
 
-def test_a_users_test_file_builds_stages_and_inspects(inner: pytest.Pytester) -> None:
+@pytest.mark.parametrize("backend", ["classic", "buildkit"])
+def test_a_users_test_file_builds_stages_and_inspects(inner: pytest.Pytester, backend: str) -> None:
     write_demo(inner)
     inner.makepyfile(
         """
@@ -78,14 +79,16 @@ def test_a_users_test_file_builds_stages_and_inspects(inner: pytest.Pytester) ->
             result = dockerbuild.build("app", target="build-stage")
             assert result.image.read_text("/build.txt") == "Building...\\n"
             assert result.target_stage.ref == "build-stage"
+            assert result.built_stages == ["build-stage"]
         """
     )
-    result = inner.runpytest_subprocess()
+    result = inner.runpytest_subprocess(f"--dockerbuild-backend={backend}")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*= dockerbuild: 2 images, 0 failed builds =*"])
 
 
-def test_a_failing_stage_is_reported_with_stage_step_exit_code_and_log(inner: pytest.Pytester) -> None:
+@pytest.mark.parametrize("backend", ["classic", "buildkit"])
+def test_a_failing_stage_is_reported_with_stage_step_exit_code_and_log(inner: pytest.Pytester, backend: str) -> None:
     write_demo(inner, "echo 'expected 3 lines' >&2 && exit 3")
     inner.makepyfile(
         """
@@ -102,7 +105,7 @@ def test_a_failing_stage_is_reported_with_stage_step_exit_code_and_log(inner: py
             dockerbuild.expect_failure("app", stage="test-stage", exit_code=3, match="expected 3 lines")
         """
     )
-    result = inner.runpytest_subprocess()
+    result = inner.runpytest_subprocess(f"--dockerbuild-backend={backend}")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
         [
@@ -118,7 +121,11 @@ def test_a_failing_stage_is_reported_with_stage_step_exit_code_and_log(inner: py
     assert "_build.py" not in result.stdout.str(), "the plugin's own frames should be hidden"
 
 
-def test_a_failing_test_gets_the_build_log(inner: pytest.Pytester) -> None:
+@pytest.mark.parametrize(
+    ("backend", "first_log_line"),
+    [("classic", "Step 1/* : FROM dockerbuild-offline/base*"), ("buildkit", "[[]internal] load build definition*")],
+)
+def test_a_failing_test_gets_the_build_log(inner: pytest.Pytester, backend: str, first_log_line: str) -> None:
     write_demo(inner)
     inner.makepyfile(
         """
@@ -127,9 +134,9 @@ def test_a_failing_test_gets_the_build_log(inner: pytest.Pytester) -> None:
             assert result.image.read_text("/build.txt") == "something else"
         """
     )
-    result = inner.runpytest_subprocess()
+    result = inner.runpytest_subprocess(f"--dockerbuild-backend={backend}")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*- dockerbuild log: app/Dockerfile -*", "Step 1/* : FROM dockerbuild-offline/base*"])
+    result.stdout.fnmatch_lines(["*- dockerbuild log: app/Dockerfile -*", first_log_line])
 
 
 def test_base_image_option_adds_a_substitution(pytester: pytest.Pytester) -> None:
@@ -162,27 +169,29 @@ def test_no_engine_skips_locally_and_fails_in_ci(
         assert "Traceback" not in result.stdout.str()
 
 
-def test_prune_removes_the_projects_images_only(inner: pytest.Pytester) -> None:
+@pytest.mark.parametrize(("backend", "images"), [("classic", 3), ("buildkit", 1)])
+def test_prune_removes_the_projects_images_only(inner: pytest.Pytester, backend: str, images: int) -> None:
     project = f"prune-{uuid.uuid4().hex[:8]}"
     write_demo(inner, folder=project)
     inner.makepyfile(f"def test_it(dockerbuild):\n    dockerbuild.build({project!r})\n")
-    inner.runpytest_subprocess().assert_outcomes(passed=1)
+    inner.runpytest_subprocess(f"--dockerbuild-backend={backend}").assert_outcomes(passed=1)
     client = docker.from_env()
     label = {"label": f"pytest-dockerbuild.project={project}"}
     built = client.images.list(filters=label)
-    assert len(built) == 3  # one image per stage, all labelled and tagged
+    assert len(built) == images  # classic commits an image per stage, BuildKit only the target
     assert all(tag.startswith(f"pytest-dockerbuild/{project}:") for image in built for tag in image.tags)
     others = {image.id for image in client.images.list(filters={"label": "pytest-dockerbuild.managed=true"})}
 
     result = inner.runpytest_subprocess(f"--dockerbuild-prune={project}")
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["dockerbuild: removed 3 images, 0 containers and 0 networks"])
+    result.stdout.fnmatch_lines([f"dockerbuild: removed {images} images, 0 containers and 0 networks"])
     assert client.images.list(filters=label) == []
     remaining = {image.id for image in client.images.list(filters={"label": "pytest-dockerbuild.managed=true"})}
     assert remaining == others - {image.id for image in built}
 
 
-def test_a_run_with_failures_leaves_no_container_or_dangling_image(inner: pytest.Pytester) -> None:
+@pytest.mark.parametrize("backend", ["classic", "buildkit"])
+def test_a_run_with_failures_leaves_no_container_or_dangling_image(inner: pytest.Pytester, backend: str) -> None:
     client = docker.from_env()
     containers = {c.id for c in client.containers.list(all=True)}
     dangling = {i.id for i in client.images.list(filters={"dangling": True})}
@@ -197,8 +206,25 @@ def test_a_run_with_failures_leaves_no_container_or_dangling_image(inner: pytest
             dockerbuild.build("bad")
         """
     )
-    inner.runpytest_subprocess().assert_outcomes(failed=2)
+    inner.runpytest_subprocess(f"--dockerbuild-backend={backend}").assert_outcomes(failed=2)
     assert [c.name for c in client.containers.list(all=True) if c.id not in containers] == []
     assert [i.short_id for i in client.images.list(filters={"dangling": True}) if i.id not in dangling] == []
     managed = client.containers.list(all=True, filters={"label": "pytest-dockerbuild.managed=true"})
     assert [c.name for c in managed if c.id not in containers] == []
+
+
+def test_buildkit_skips_stages_the_target_does_not_need(builders, make_context) -> None:  # type: ignore[no-untyped-def]
+    context = make_context(
+        """
+        FROM diamol/base AS unrelated
+        RUN echo 'built anyway' > /unrelated.txt
+        FROM diamol/base AS app
+        RUN echo app > /app.txt
+        """
+    )
+    classic = builders["classic"].build(context, target="app")
+    buildkit = builders["buildkit"].build(context, target="app")
+    assert [s.ref for s in classic.stages if s.steps] == ["unrelated", "app"]  # classic runs every earlier stage
+    assert [s.ref for s in buildkit.stages if s.steps] == ["app"]
+    assert buildkit.skipped_stages == ["unrelated"]
+    assert classic.image.read_text("/app.txt") == buildkit.image.read_text("/app.txt") == "app\n"
