@@ -29,9 +29,11 @@ from ._image import FileEntry, FileTree, Image, ImageComparison, ImageConfig, La
 from ._runtime import Container, Healthy, HttpReady, LogReady, Network, Runtime  # noqa: E402
 from .assertions import (  # noqa: E402
     BUILD_TOOLS,
+    assert_cached,
     assert_no_build_tools,
     assert_path_absent,
     assert_path_exists,
+    assert_rebuilt,
     assert_size_under,
 )
 
@@ -73,9 +75,11 @@ __all__ = [
     "StageResult",
     "StepResult",
     "UnknownStage",
+    "assert_cached",
     "assert_no_build_tools",
     "assert_path_absent",
     "assert_path_exists",
+    "assert_rebuilt",
     "assert_size_under",
     "parse_size",
 ]

@@ -303,6 +303,7 @@ class Builder:
     ) -> tuple[BuildRequest, Dockerfile]:
         args = {str(k): str(v) for k, v in (build_args or {}).items()}
         parsed = self.dockerfile(context, dockerfile, args)
+        parsed.check_buildable()
         if target is not None:
             target = parsed.stage(target).ref  # UnknownStage lists the stages
         mapping = dict(self.image_map)

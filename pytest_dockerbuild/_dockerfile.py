@@ -150,6 +150,8 @@ class Dockerfile:
         self._structure = [item for item in parser.structure if item["instruction"] != "COMMENT"]
         self.meta_args: dict[str, str] = {}
         self.stages: list[Stage] = []
+        #: (line, name) of stages named like an earlier one
+        self.duplicates: list[tuple[int, str]] = []
         self._parse()
 
     @classmethod
@@ -199,11 +201,11 @@ class Dockerfile:
             raise DockerfileSyntaxError(
                 self.path, line, f"FROM takes an image and an optional 'AS name', got {value!r}"
             )
-        if name is not None and name in by_name:
-            raise DockerfileSyntaxError(self.path, line, f"duplicate stage name {name!r}")
         base = self.expand(words[0])
         stage = Stage(index=len(self.stages), name=name, base=base, base_stage=by_name.get(base.lower()))
-        if name is not None:
+        if name is not None and name in by_name:
+            self.duplicates.append((line, name))  # a build refuses it; the checks report it
+        elif name is not None:
             by_name[name] = stage
         return stage
 
@@ -227,6 +229,12 @@ class Dockerfile:
     def stage_refs(self) -> list[str]:
         """Names (or indices of unnamed stages) of all stages, in file order."""
         return [stage.ref for stage in self.stages]
+
+    def check_buildable(self) -> None:
+        """Raise :class:`DockerfileSyntaxError` for what parses but cannot be built."""
+        if self.duplicates:
+            line, name = self.duplicates[0]
+            raise DockerfileSyntaxError(self.path, line, f"duplicate stage name {name!r}")
 
     def stage(self, ref: str | int) -> Stage:
         """The stage named ``ref`` (or at index ``ref``); :class:`UnknownStage` if none."""

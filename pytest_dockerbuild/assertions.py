@@ -15,9 +15,11 @@ from ._image import FileEntry, Image, human_size, parse_size
 
 __all__ = [
     "BUILD_TOOLS",
+    "assert_cached",
     "assert_no_build_tools",
     "assert_path_absent",
     "assert_path_exists",
+    "assert_rebuilt",
     "assert_size_under",
 ]
 
@@ -83,3 +85,29 @@ def assert_no_build_tools(
     if found:
         listing = ", ".join(f"{tool} ({where})" for tool, where in sorted(found.items()))
         raise AssertionError(f"image {image!r} holds build tools on its PATH: {listing}")
+
+
+def _steps_listing(result: BuildResult) -> str:
+    return "\n".join(f"  {step}" for step in result.steps)
+
+
+def assert_cached(result: BuildResult, *patterns: str) -> None:
+    """Assert that the steps whose instruction matches each regex came from the layer cache."""
+    __tracebackhide__ = True
+    missed = [pattern for pattern in patterns if not result.step(pattern).cached]
+    if missed:
+        raise AssertionError(
+            f"expected the layer cache for {', '.join(repr(p) for p in missed)} in the {result.backend} build "
+            f"of {result.request.describe()}, but they were built; all steps:\n{_steps_listing(result)}"
+        )
+
+
+def assert_rebuilt(result: BuildResult, *patterns: str) -> None:
+    """Assert that the steps whose instruction matches each regex were built, not taken from the cache."""
+    __tracebackhide__ = True
+    hits = [pattern for pattern in patterns if result.step(pattern).cached]
+    if hits:
+        raise AssertionError(
+            f"expected {', '.join(repr(p) for p in hits)} to be rebuilt in the {result.backend} build "
+            f"of {result.request.describe()}, but the layer cache was used; all steps:\n{_steps_listing(result)}"
+        )

@@ -1,0 +1,46 @@
+"""The layer cache: only package.json / package-lock.json invalidate the npm install layer."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pytest_dockerbuild import Builder, assert_cached, assert_rebuilt
+
+HERE = Path(__file__).parent
+DEPENDENCIES = ["COPY package.json package-lock.json", "RUN npm install"]
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> Path:
+    copy = tmp_path / HERE.name
+    shutil.copytree(HERE, copy, ignore=shutil.ignore_patterns("node_modules", "__pycache__", "*.py"))
+    return copy
+
+
+@pytest.mark.parametrize("backend", ["classic", "buildkit"])
+def test_changing_source_reuses_the_npm_layer(dockerbuild: Builder, context: Path, backend: str) -> None:
+    dockerbuild.build(context, backend=backend, reuse=False)
+    server = context / "src/server.js"
+    server.write_text(server.read_text() + "\n// a source change\n")
+
+    rebuilt = dockerbuild.build(context, backend=backend, reuse=False)
+    assert_cached(rebuilt, *DEPENDENCIES)
+    assert_rebuilt(rebuilt, "COPY src/")
+    assert rebuilt.image.read_text("/app/server.js").endswith("// a source change\n")
+
+
+@pytest.mark.parametrize("backend", ["classic", "buildkit"])
+def test_changing_the_manifest_invalidates_the_npm_layer(dockerbuild: Builder, context: Path, backend: str) -> None:
+    dockerbuild.build(context, backend=backend, reuse=False)
+    manifest = context / "package.json"
+    package = json.loads(manifest.read_text())
+    package["description"] = "a manifest change"
+    manifest.write_text(json.dumps(package, indent=2) + "\n")
+
+    rebuilt = dockerbuild.build(context, backend=backend, reuse=False)
+    assert_rebuilt(rebuilt, *DEPENDENCIES)
+    assert_cached(rebuilt, "WORKDIR /src")

@@ -1,0 +1,44 @@
+"""The layer cache: only the manifest (pom.xml) invalidates the dependency layer."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pytest_dockerbuild import Builder, assert_cached, assert_rebuilt
+
+HERE = Path(__file__).parent
+DEPENDENCIES = ["COPY pom.xml", r"RUN mvn -B package && rm -rf target"]
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> Path:
+    """A copy of this project that the test may edit (same folder name, so the same labels)."""
+    copy = tmp_path / HERE.name
+    shutil.copytree(HERE, copy, ignore=shutil.ignore_patterns("target", "__pycache__", "*.py"))
+    return copy
+
+
+@pytest.mark.parametrize("backend", ["classic", "buildkit"])
+def test_changing_source_reuses_the_dependency_layer(dockerbuild: Builder, context: Path, backend: str) -> None:
+    dockerbuild.build(context, target="builder", backend=backend, reuse=False)
+    source = context / "src/main/java/iotd/ImageOfTheDayServer.java"
+    source.write_text(source.read_text() + "\n// a source change\n")
+
+    rebuilt = dockerbuild.build(context, target="builder", backend=backend, reuse=False)
+    assert_cached(rebuilt, *DEPENDENCIES)
+    assert_rebuilt(rebuilt, "COPY src", r"RUN mvn -B package$")
+
+
+@pytest.mark.parametrize("backend", ["classic", "buildkit"])
+def test_changing_the_pom_invalidates_the_dependency_layer(dockerbuild: Builder, context: Path, backend: str) -> None:
+    dockerbuild.build(context, target="builder", backend=backend, reuse=False)
+    pom = context / "pom.xml"
+    pom.write_text(pom.read_text().replace("</project>", "  <!-- a manifest change -->\n</project>"))
+
+    rebuilt = dockerbuild.build(context, target="builder", backend=backend, reuse=False)
+    assert_cached(rebuilt, "WORKDIR")
+    assert_rebuilt(rebuilt, *DEPENDENCIES)
+    assert rebuilt.cache_ratio < 0.5
