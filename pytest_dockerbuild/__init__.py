@@ -25,7 +25,16 @@ from ._errors import (  # noqa: E402
     PathNotFound,
     UnknownStage,
 )
-from ._image import FileEntry, FileTree, Image, ImageComparison, ImageConfig, Layer, parse_size  # noqa: E402
+from ._image import (  # noqa: E402
+    FileEntry,
+    FileTree,
+    Image,
+    ImageComparison,
+    ImageConfig,
+    Layer,
+    LayerContents,
+    parse_size,
+)
 from ._runtime import Container, Healthy, HttpReady, LogReady, Network, Runtime  # noqa: E402
 from .assertions import (  # noqa: E402
     BUILD_TOOLS,
@@ -67,6 +76,7 @@ __all__ = [
     "ImageError",
     "Instruction",
     "Layer",
+    "LayerContents",
     "LogReady",
     "Network",
     "PathNotFound",

@@ -29,7 +29,16 @@ from ._errors import ImageError, PathNotFound
 if TYPE_CHECKING:
     import docker
 
-__all__ = ["FileEntry", "FileTree", "Image", "ImageComparison", "ImageConfig", "Layer", "parse_size"]
+__all__ = [
+    "FileEntry",
+    "FileTree",
+    "Image",
+    "ImageComparison",
+    "ImageConfig",
+    "Layer",
+    "LayerContents",
+    "parse_size",
+]
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _TYPES = {
@@ -159,6 +168,21 @@ class FileEntry:
         kind = {"dir": stat.S_IFDIR, "symlink": stat.S_IFLNK, "char": stat.S_IFCHR,
                 "block": stat.S_IFBLK, "fifo": stat.S_IFIFO}.get(self.type, stat.S_IFREG)  # fmt: skip
         return stat.filemode(kind | self.mode)
+
+
+@dataclass(frozen=True)
+class LayerContents:
+    """What one filesystem layer of an image holds, as its tar says (before merging)."""
+
+    index: int  #: 0 = the base layer
+    entries: list[FileEntry]  #: files, folders and links it adds or replaces
+    whiteouts: list[str]  #: paths it deletes (``.wh.<name>``)
+    opaque: list[str]  #: folders whose lower contents it hides (``.wh..wh..opq``)
+
+    @property
+    def size(self) -> int:
+        """Sum of the sizes of its regular files (dive's layer size)."""
+        return sum(entry.size for entry in self.entries if entry.type == "file")
 
 
 class FileTree(Mapping[str, FileEntry]):
@@ -390,10 +414,17 @@ class Image:
             raise ImageError(self.reference, f"cannot export image {self.short_id}: {error.explanation}") from None
         partial.rename(self._archive)
 
+    @property
+    def filesystem_layers(self) -> list[LayerContents]:
+        """The contents of each filesystem layer, oldest first (from the same export as :attr:`files`)."""
+        self.files  # noqa: B018 - loads both
+        return self.__dict__["_layers"]  # type: ignore[no-any-return]
+
     def _load_tree(self) -> FileTree:
         if not self._archive.exists():
             self._save()
         entries: dict[str, FileEntry] = {"/": FileEntry("/", "dir", 0, 0o755, 0, 0, "", -1)}
+        layers: list[LayerContents] = []
         with tarfile.open(self._archive, "r:") as outer:
             manifest = json.load(outer.extractfile("manifest.json"))  # type: ignore[arg-type]
             for index, layer_name in enumerate(manifest[0]["Layers"]):
@@ -407,7 +438,8 @@ class Image:
                         self.reference, f"layer {layer_name} of image {self.short_id} is not a plain tar ({error})"
                     ) from None
                 with inner:
-                    _apply_layer(entries, inner, index, member.offset_data)
+                    layers.append(_apply_layer(entries, inner, index, member.offset_data))
+        self.__dict__["_layers"] = layers
         return FileTree(entries, self.short_id)
 
     def __repr__(self) -> str:
@@ -426,18 +458,21 @@ def _normalize(path: str) -> str:
     return "/" if normalized in ("/", "//") else normalized
 
 
-def _apply_layer(entries: dict[str, FileEntry], layer: tarfile.TarFile, index: int, base_offset: int) -> None:
-    """Merge one layer into ``entries``, honouring whiteouts."""
+def _apply_layer(entries: dict[str, FileEntry], layer: tarfile.TarFile, index: int, base_offset: int) -> LayerContents:
+    """Merge one layer into ``entries``, honouring whiteouts; return what the layer holds."""
+    contents = LayerContents(index, [], [], [])
     for member in layer:
         path = _normalize(member.name)
         folder, name = posixpath.split(path)
         if name == ".wh..wh..opq":  # opaque folder: lower layers' contents are hidden
+            contents.opaque.append(folder)
             prefix = folder.rstrip("/") + "/"
             for existing in [p for p in entries if p.startswith(prefix)]:
                 del entries[existing]
             continue
         if name.startswith(".wh."):
             hidden = posixpath.join(folder, name[4:])
+            contents.whiteouts.append(hidden)
             prefix = hidden + "/"
             for existing in [p for p in entries if p == hidden or p.startswith(prefix)]:
                 del entries[existing]
@@ -464,6 +499,8 @@ def _apply_layer(entries: dict[str, FileEntry], layer: tarfile.TarFile, index: i
             layer=index,
             _offset=offset,
         )
+        contents.entries.append(entries[path])
+    return contents
 
 
 def _instruction(created_by: str, comment: str) -> str:

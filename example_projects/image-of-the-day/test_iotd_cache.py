@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def context(tmp_path: Path) -> Path:
 def test_changing_source_reuses_the_dependency_layer(dockerbuild: Builder, context: Path, backend: str) -> None:
     dockerbuild.build(context, target="builder", backend=backend, reuse=False)
     source = context / "src/main/java/iotd/ImageOfTheDayServer.java"
-    source.write_text(source.read_text() + "\n// a source change\n")
+    source.write_text(source.read_text() + f"\n// a source change {uuid.uuid4()}\n")
 
     rebuilt = dockerbuild.build(context, target="builder", backend=backend, reuse=False)
     assert_cached(rebuilt, *DEPENDENCIES)
@@ -36,7 +37,7 @@ def test_changing_source_reuses_the_dependency_layer(dockerbuild: Builder, conte
 def test_changing_the_pom_invalidates_the_dependency_layer(dockerbuild: Builder, context: Path, backend: str) -> None:
     dockerbuild.build(context, target="builder", backend=backend, reuse=False)
     pom = context / "pom.xml"
-    pom.write_text(pom.read_text().replace("</project>", "  <!-- a manifest change -->\n</project>"))
+    pom.write_text(pom.read_text().replace("</project>", f"  <!-- a manifest change {uuid.uuid4()} -->\n</project>"))
 
     rebuilt = dockerbuild.build(context, target="builder", backend=backend, reuse=False)
     assert_cached(rebuilt, "WORKDIR")
