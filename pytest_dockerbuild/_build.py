@@ -14,16 +14,18 @@ import copy
 import hashlib
 import json
 import os
+import pickle
 import re
 import stat
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import docker.errors
 from docker.utils.build import exclude_paths
+from filelock import FileLock
 
 from ._dockerfile import Dockerfile, normalize_image
 from ._engine import LABEL_MANAGED, LABEL_PROJECT
@@ -115,6 +117,7 @@ class BuildResult:
     log: list[str]
     seconds: float
     reused: bool = False  #: True when an earlier run's image was reused (no steps known)
+    shared: bool = False  #: True when another pytest-xdist worker of this run built it
 
     @property
     def steps(self) -> list[StepResult]:
@@ -171,6 +174,7 @@ class BuildResult:
 
     def summary(self) -> str:
         state = "reused" if self.reused else f"{self.cache_hits}/{self.cacheable_steps} steps cached"
+        state += ", built by another worker" if self.shared else ""
         return f"{self.request.describe()}: {human_size(self.image.size)}, {self.seconds:.1f} s, {state}"
 
     def __repr__(self) -> str:
@@ -187,8 +191,11 @@ class Builder:
         backend: str = "auto",
         reuse: bool = True,
         log_tail: int = 20,
+        shared_dir: Path | None = None,
     ) -> None:
         self.engine = engine
+        #: where pytest-xdist workers of one run share builds (a lock and a record per content key)
+        self.shared_dir = shared_dir
         self.image_map = {normalize_image(k): v for k, v in (image_map or {}).items()}
         self.default_backend = backend
         self.reuse = reuse
@@ -230,7 +237,7 @@ class Builder:
         key = self.content_key(request, parsed)
         cached = self._cache.get(key)
         if cached is None:
-            cached = self._build_once(request, parsed, key, self.reuse if reuse is None else reuse)
+            cached = self._build_shared(request, parsed, key, self.reuse if reuse is None else reuse)
             self._cache[key] = cached
         for listener in self._listeners:
             listener(cached)
@@ -363,6 +370,42 @@ class Builder:
         digest.update(json.dumps(header, sort_keys=True).encode())
         digest.update(context_digest(request.context, request.dockerfile).encode())
         return digest.hexdigest()
+
+    def _build_shared(
+        self, request: BuildRequest, parsed: Dockerfile, key: str, reuse: bool
+    ) -> BuildResult | DockerbuildError:
+        """Build once per run across pytest-xdist workers: the first worker builds under a
+        file lock and leaves a record; the others wait for the lock and read the record."""
+        if self.shared_dir is None:
+            return self._build_once(request, parsed, key, reuse)
+        self.shared_dir.mkdir(parents=True, exist_ok=True)
+        record = self.shared_dir / f"{key}.pickle"
+        with FileLock(str(self.shared_dir / f"{key}.lock")):
+            if record.exists():
+                return self._from_record(request, parsed, key, pickle.loads(record.read_bytes()))
+            outcome = self._build_once(request, parsed, key, reuse)
+            if isinstance(outcome, BuildResult):
+                shared = {"image": outcome.image.id, "backend": outcome.backend, "stages": outcome.stages,
+                          "log": outcome.log, "seconds": outcome.seconds, "reused": outcome.reused}  # fmt: skip
+            else:
+                shared = {"error": outcome}
+            record.write_bytes(pickle.dumps(shared))
+            return outcome
+
+    def _from_record(
+        self, request: BuildRequest, parsed: Dockerfile, key: str, record: dict[str, Any]
+    ) -> BuildResult | DockerbuildError:
+        if "error" in record:
+            error: DockerbuildError = record["error"]
+            if isinstance(error, BuildFailed):
+                self.failures.append(error)
+            return error
+        result = BuildResult(
+            request, key, self.engine.image(record["image"]), record["backend"], parsed, record["stages"],
+            record["log"], record["seconds"], reused=record["reused"], shared=True,
+        )  # fmt: skip
+        self.results.append(result)
+        return result
 
     def _build_once(
         self, request: BuildRequest, parsed: Dockerfile, key: str, reuse: bool

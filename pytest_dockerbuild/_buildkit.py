@@ -10,6 +10,7 @@ several stages (identical steps are deduplicated and named after the first).
 from __future__ import annotations
 
 import base64
+import codecs
 import json
 import os
 import re
@@ -43,8 +44,8 @@ MIN_BUILDX = (0, 12)  # --progress=rawjson
 def _time(text: str | None) -> float | None:
     if not text:
         return None
-    # nanosecond timestamps: keep microseconds for datetime
-    trimmed = re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00"))
+    # Go writes up to 9 fraction digits and drops trailing zeros; datetime wants exactly 6
+    trimmed = re.sub(r"\.(\d+)", lambda m: "." + m.group(1)[:6].ljust(6, "0"), text.replace("Z", "+00:00"), count=1)
     return datetime.fromisoformat(trimmed).timestamp()
 
 
@@ -193,19 +194,19 @@ def _locate(parsed: Dockerfile, name: str) -> tuple[Stage, Instruction] | None:
     ref = match.group("stage")
     if ref is None:
         stage = parsed.stages[-1] if len(parsed.stages) == 1 else None
-    elif ref.startswith("stage-") and ref[6:].isdigit():
-        stage = parsed.stages[int(ref[6:])] if int(ref[6:]) < len(parsed.stages) else None
-    else:
+    else:  # a stage named "stage-2" is that stage, not index 2
         stage = next((s for s in parsed.stages if s.name == ref), None)
+        if stage is None and ref.startswith("stage-") and ref[6:].isdigit() and int(ref[6:]) < len(parsed.stages):
+            stage = parsed.stages[int(ref[6:])]
     if stage is None:
         return None
     counted = _counted(stage)
     k = int(match.group("k"))
     if len(counted) == int(match.group("n")) and 0 < k <= len(counted):
         return stage, counted[k - 1]
-    keyword = match.group("cmd").split(" ", 1)[0].upper()
+    command = " ".join(match.group("cmd").split())
     for instruction in counted:  # numbering differs (a newer frontend?): match by text
-        if instruction.keyword == keyword and match.group("cmd").startswith(instruction.keyword):
+        if " ".join(instruction.text.split()) == command:
             return stage, instruction
     return None
 
@@ -277,10 +278,11 @@ def build_buildkit(builder: Builder, request: BuildRequest, parsed: Dockerfile, 
             env={**os.environ, "BUILDX_NO_DEFAULT_ATTESTATIONS": "1"},
         )  # fmt: skip
         assert process.stderr is not None
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a read may split a character
         try:
             descriptor = process.stderr.fileno()
             for chunk in iter(lambda: os.read(descriptor, 65536), b""):
-                stream.feed(chunk.decode("utf-8", errors="replace"))
+                stream.feed(decoder.decode(chunk))
             code = process.wait()
         finally:
             if process.poll() is None:  # interrupted: stop buildx, which cancels the build

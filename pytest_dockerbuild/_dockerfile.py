@@ -182,8 +182,8 @@ class Dockerfile:
                     raise DockerfileSyntaxError(
                         self.path, line, f"{keyword} before the first FROM (only ARG may come before FROM)"
                     )
-                for name, default in _arg_definitions(value):
-                    self.meta_args[name] = self._build_args.get(name, default or "")
+                for name, default in _arg_definitions(value):  # a default may use earlier ARGs
+                    self.meta_args[name] = self._build_args.get(name, self.expand(default or ""))
                 continue
             instruction = Instruction(keyword, value, line, item["endline"] + 1, len(self.stages) - 1)
             self.stages[-1].instructions.append(instruction)
@@ -217,9 +217,9 @@ class Dockerfile:
             name = match.group("braced") or match.group("plain")
             current = self.meta_args.get(name, "")  # an undeclared name is empty, as in the engine
             if match.group("op") == "-":
-                return current or match.group("word")
+                return current or self.expand(match.group("word"))
             if match.group("op") == "+":
-                return match.group("word") if current else ""
+                return self.expand(match.group("word")) if current else ""
             return current
 
         return _VARIABLE.sub(value, text)

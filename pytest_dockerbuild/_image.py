@@ -62,7 +62,7 @@ _UNITS = {
 def parse_size(size: int | float | str) -> int:
     """Bytes from ``123``, ``"30MB"`` (10**6), ``"30 MiB"`` (2**20), ``"1.5GB"``."""
     if isinstance(size, (int, float)):
-        return int(size)
+        return round(size)
     match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", size)
     if not match or match.group(2).lower() not in _UNITS:
         raise ValueError(f"cannot read {size!r} as a size; use bytes or e.g. '30MB', '30MiB', '1.5GB'")
@@ -242,8 +242,9 @@ class FileTree(Mapping[str, FileEntry]):
 
     @property
     def total_size(self) -> int:
-        """Sum of the sizes of regular files (hard links counted once)."""
-        return sum(e.size for e in self._entries.values() if e.type == "file")
+        """Sum of the sizes of regular files, each stored blob once (hard links share theirs)."""
+        blobs = {e._offset: e.size for e in self._entries.values() if e.is_file and e.size}
+        return sum(blobs.values())
 
 
 @dataclass(frozen=True)
@@ -509,6 +510,8 @@ def _instruction(created_by: str, comment: str) -> str:
         return "IMPORT" if comment.startswith("Imported") else ""
     if text.endswith("# buildkit"):
         text = text[: -len("# buildkit")].rstrip()
+        if text.startswith("RUN "):  # BuildKit writes "RUN [|N ARGS] /bin/sh -c ..."
+            text = text[len("RUN ") :]
     text = re.sub(r"^\|\d+ (?:\S+=\S* )*", "", text)  # build args a RUN saw: "|1 NAME=value /bin/sh -c ..."
     if "#(nop)" in text:  # a metadata step, whatever the SHELL: "/bin/sh -ec #(nop)  CMD [...]"
         return text.split("#(nop)", 1)[1].strip()

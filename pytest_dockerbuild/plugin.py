@@ -6,8 +6,10 @@ Glue only: building, inspecting and running live in the library modules.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +33,9 @@ class _State:
     runtime: Runtime | None = None
     engine_error: EngineUnavailable | None = None
     current: pytest.Item | None = None
+    #: labels this run's containers and networks; pytest-xdist workers get the controller's
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    workers: bool = False  #: this process is a pytest-xdist controller with workers
 
 
 STATE = pytest.StashKey[_State]()
@@ -115,7 +120,20 @@ def _options(config: pytest.Config) -> _Options:
 
 def pytest_configure(config: pytest.Config) -> None:
     _options(config)  # bad values are usage errors at once
-    config.stash[STATE] = _State()
+    state = _State()
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and "dockerbuild_run_id" in workerinput:
+        state.run_id = workerinput["dockerbuild_run_id"]
+    config.stash[STATE] = state
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: object) -> None:
+    """pytest-xdist: workers label what they create with the controller's run id."""
+    config = node.config  # type: ignore[attr-defined]
+    state = config.stash[STATE]
+    state.workers = True
+    node.workerinput["dockerbuild_run_id"] = state.run_id  # type: ignore[attr-defined]
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
@@ -151,7 +169,7 @@ def _engine(config: pytest.Config) -> Engine:
         if state.engine_error is not None:
             raise state.engine_error
         try:
-            state.engine = Engine()
+            state.engine = Engine(run_id=state.run_id)
         except EngineUnavailable as error:
             state.engine_error = error
             raise
@@ -159,12 +177,17 @@ def _engine(config: pytest.Config) -> Engine:
     return state.engine
 
 
-def _builder(config: pytest.Config) -> Builder:
+def _builder(config: pytest.Config, shared_dir: Path | None = None) -> Builder:
     state = config.stash[STATE]
     if state.builder is None:
         options = _options(config)
         state.builder = Builder(
-            _engine(config), options.image_map, options.backend, reuse=options.reuse, log_tail=options.log_lines
+            _engine(config),
+            options.image_map,
+            options.backend,
+            reuse=options.reuse,
+            log_tail=options.log_lines,
+            shared_dir=shared_dir,
         )
         state.builder.add_listener(lambda outcome: _record(state, outcome))
     return state.builder
@@ -207,13 +230,19 @@ def dockerbuild_engine(pytestconfig: pytest.Config) -> Engine:
 
 
 @pytest.fixture(scope="session")
-def dockerbuild(pytestconfig: pytest.Config, dockerbuild_engine: Engine) -> Builder:
+def dockerbuild(
+    pytestconfig: pytest.Config, dockerbuild_engine: Engine, tmp_path_factory: pytest.TempPathFactory
+) -> Builder:
     """Build Dockerfiles and their stages: ``dockerbuild.build(context, target=...)``.
 
     Results are cached per content key for the session; ``expect_failure``
     asserts that a build fails (in a given stage); ``image(ref)`` inspects any image.
+    Under pytest-xdist, each image is built once per run, by the first worker that needs it.
     """
-    return _builder(pytestconfig)
+    shared = None
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # workers' basetemps share the controller's
+        shared = tmp_path_factory.getbasetemp().parent / "dockerbuild-builds"
+    return _builder(pytestconfig, shared)
 
 
 @pytest.fixture(scope="session")
@@ -310,7 +339,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
-    if state is not None and state.engine is not None:
+    if state is None:
+        return
+    if state.engine is None and state.workers:  # an xdist controller: sweep what killed workers left
+        try:
+            state.engine = Engine(run_id=state.run_id)
+        except EngineUnavailable:
+            return
+    if state.engine is not None:
         state.engine.remove_run_resources()
         state.engine.close()
         state.engine = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import docker
@@ -17,34 +18,42 @@ from pytest_dockerbuild import (
     UnknownStage,
 )
 
+# Every stage sets a marker unique to the test, so that what a build leaves behind
+# (containers running its steps, images of its steps) can be told from other tests'.
 THREE_STAGES = """
     FROM diamol/base AS build-stage
+    ENV MARKER={marker}
     RUN echo 'Building...' > /build.txt
 
     FROM diamol/base AS test-stage
+    ENV MARKER={marker}
     COPY --from=build-stage /build.txt /build.txt
     RUN echo 'Testing...' >> /build.txt && {test_command}
 
     FROM diamol/base
+    ENV MARKER={marker}
     COPY --from=test-stage {copied} /build.txt
     CMD ["cat", "/build.txt"]
 """
+MARKER = uuid.uuid4().hex
 
 
 def three_stages(test_command: str = "true", copied: str = "/build.txt") -> str:
-    return THREE_STAGES.format(test_command=test_command, copied=copied)
+    return THREE_STAGES.format(test_command=test_command, copied=copied, marker=MARKER)
 
 
 @pytest.fixture
 def leftovers(builder: Builder):  # type: ignore[no-untyped-def]
-    """Fails the test if it leaves a container or a dangling image behind."""
-    client: docker.DockerClient = builder.engine.client
-    containers = {c.id for c in client.containers.list(all=True)}
-    dangling = {i.id for i in client.images.list(filters={"dangling": True})}
+    """Fails the test if its build leaves a container or a dangling image behind."""
     yield
-    new_containers = [c.name for c in client.containers.list(all=True) if c.id not in containers]
-    new_dangling = [i.short_id for i in client.images.list(filters={"dangling": True}) if i.id not in dangling]
-    assert new_containers == [] and new_dangling == [], "the build left containers or dangling images"
+    client: docker.DockerClient = builder.engine.client
+    containers = [c.name for c in client.containers.list(all=True) if MARKER in str(c.attrs["Config"])]
+    dangling = [
+        image.short_id
+        for image in client.images.list(filters={"dangling": True})
+        if any(MARKER in (entry.get("CreatedBy") or "") for entry in image.history())
+    ]
+    assert containers == [] and dangling == [], "the build left containers or dangling images"
 
 
 def test_missing_dockerfile(builder: Builder, make_context, leftovers) -> None:  # type: ignore[no-untyped-def]
@@ -78,7 +87,7 @@ def test_unknown_target_lists_the_stages(builder: Builder, make_context, leftove
     context = make_context(three_stages())
     with pytest.raises(UnknownStage) as error:
         builder.build(context, target="tset-stage")
-    assert error.value.available == ["build-stage", "test-stage", "2"]
+    assert error.value.available == ["build-stage", "test-stage", "2"]  # an unnamed stage by its index
     assert "has no stage 'tset-stage'; its stages are: 'build-stage', 'test-stage', '2'" in str(error.value)
 
 
@@ -87,12 +96,12 @@ def test_failing_run_in_a_middle_stage(builder: Builder, make_context, leftovers
     with pytest.raises(BuildFailed) as error:
         builder.build(context)
     failure = error.value
-    assert (failure.stage, failure.step, failure.steps_in_stage, failure.line) == ("test-stage", 3, 3, 6)
+    assert (failure.stage, failure.step, failure.steps_in_stage, failure.line) == ("test-stage", 4, 4, 8)
     assert failure.exit_code == 3
     assert failure.instruction == "RUN echo 'Testing...' >> /build.txt && echo 'expected 3 lines, got 2' >&2 && exit 3"
     assert "expected 3 lines, got 2" in failure.log_tail
     message = str(failure)
-    assert message.startswith(f"Docker build failed in stage 'test-stage', step 3/3 ({context / 'Dockerfile'}:6):")
+    assert message.startswith(f"Docker build failed in stage 'test-stage', step 4/4 ({context / 'Dockerfile'}:8):")
     assert "exit code: 3" in message
 
 
@@ -112,11 +121,11 @@ def test_copy_from_a_file_the_stage_lacks(builder: Builder, make_context, leftov
     with pytest.raises(BuildFailed) as error:
         builder.build(context)
     failure = error.value
-    assert (failure.stage, failure.step, failure.exit_code) == ("2", 2, None)
+    assert (failure.stage, failure.step, failure.exit_code) == ("2", 3, None)
     assert failure.instruction == "COPY --from=test-stage /no-such-file.txt /build.txt"
     assert "no-such-file.txt" in failure.reason
     assert {"classic": "does not exist", "buildkit": "not found"}[failure.backend] in failure.reason
-    assert f"Docker build failed in stage '2', step 2/3 ({context / 'Dockerfile'}:9):" in str(failure)
+    assert f"Docker build failed in stage '2', step 3/4 ({context / 'Dockerfile'}:12):" in str(failure)
 
 
 def test_missing_base_image_says_how_to_map_it(builder: Builder, make_context, leftovers) -> None:  # type: ignore[no-untyped-def]
