@@ -35,6 +35,7 @@ from ._image import (  # noqa: E402
     LayerContents,
     parse_size,
 )
+from ._lint import RULES, Finding, Rule, check_dockerfile  # noqa: E402
 from ._runtime import Container, Healthy, HttpReady, LogReady, Network, Runtime  # noqa: E402
 from .assertions import (  # noqa: E402
     BUILD_TOOLS,
@@ -68,6 +69,7 @@ __all__ = [
     "EngineUnavailable",
     "FileEntry",
     "FileTree",
+    "Finding",
     "Healthy",
     "HttpReady",
     "Image",
@@ -80,6 +82,8 @@ __all__ = [
     "LogReady",
     "Network",
     "PathNotFound",
+    "RULES",
+    "Rule",
     "Runtime",
     "Stage",
     "StageResult",
@@ -91,6 +95,7 @@ __all__ = [
     "assert_path_exists",
     "assert_rebuilt",
     "assert_size_under",
+    "check_dockerfile",
     "parse_size",
 ]
 

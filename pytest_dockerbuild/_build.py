@@ -18,7 +18,7 @@ import pickle
 import re
 import stat
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,7 @@ from ._image import Image, human_size
 
 if TYPE_CHECKING:
     from ._engine import Engine
+    from ._lint import Finding
 
 __all__ = ["BuildRequest", "BuildResult", "Builder", "StageResult", "StepResult"]
 
@@ -192,8 +193,10 @@ class Builder:
         reuse: bool = True,
         log_tail: int = 20,
         shared_dir: Path | None = None,
+        lint_ignore: Sequence[str] = (),
     ) -> None:
         self.engine = engine
+        self.lint_ignore = list(lint_ignore)
         #: where pytest-xdist workers of one run share builds (a lock and a record per content key)
         self.shared_dir = shared_dir
         self.image_map = {normalize_image(k): v for k, v in (image_map or {}).items()}
@@ -286,6 +289,16 @@ class Builder:
         context_path = Path(context).resolve()
         path = _dockerfile_path(context_path, dockerfile)
         return Dockerfile.load(path, context_path, build_args)
+
+    def lint(
+        self, context: str | os.PathLike[str], dockerfile: str | os.PathLike[str] | None = None,
+        *, ignore: Sequence[str] = (),
+    ) -> list[Finding]:  # fmt: skip
+        """The static checks' findings for a Dockerfile (with the session's substitutions and ignores)."""
+        from ._lint import check_dockerfile
+
+        parsed = self.dockerfile(context, dockerfile)
+        return check_dockerfile(parsed, image_map=self.image_map, ignore=[*self.lint_ignore, *ignore])
 
     def image(self, reference: str) -> Image:
         """Inspect any image of the engine by reference or id (e.g. a stage's ``base_image``)."""

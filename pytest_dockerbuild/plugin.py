@@ -5,6 +5,7 @@ Glue only: building, inspecting and running live in the library modules.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import uuid
 from collections.abc import Generator, Iterator
@@ -18,6 +19,7 @@ from ._dockerfile import parse_image_map
 from ._engine import Engine
 from ._errors import BuildFailed, DockerbuildError, EngineUnavailable
 from ._image import human_size
+from ._lint import DockerfileFile
 from ._runtime import Container, Network, Runtime
 
 BACKEND_CHOICES = ("auto", "classic", "buildkit")
@@ -50,7 +52,7 @@ class _Options:
     reuse: bool
     log_lines: int
     require_engine: bool
-    extra: dict[str, str] = field(default_factory=dict)
+    lint_ignore: list[str] = field(default_factory=list)
 
 
 # -- options ---------------------------------------------------------------------
@@ -92,6 +94,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="linelist",
         default=[],
     )
+    group.addoption(
+        "--dockerbuild-lint",
+        action="store_true",
+        default=False,
+        help="Collect Dockerfiles (dockerbuild_lint_files) as test items that run the static checks.",
+    )
+    parser.addini(
+        "dockerbuild_lint", "Collect Dockerfiles as static-check items (like --dockerbuild-lint).", type="bool"
+    )
+    parser.addini(
+        "dockerbuild_lint_files",
+        "File name patterns of the Dockerfiles collected by --dockerbuild-lint.",
+        type="linelist",
+        default=["Dockerfile", "Dockerfile.*", "*.Dockerfile"],
+    )
+    parser.addini("dockerbuild_lint_ignore", "Rule ids the static checks skip (e.g. DL3006 DB001).", type="args")
     parser.addini("dockerbuild_log_lines", "Lines of build log shown in a build failure.", default="20")
     parser.addini(
         "dockerbuild_require_engine",
@@ -115,11 +133,15 @@ def _options(config: pytest.Config) -> _Options:
     except ValueError:
         raise pytest.UsageError("dockerbuild_log_lines must be a whole number") from None
     require = bool(config.getini("dockerbuild_require_engine")) or os.environ.get("CI", "").lower() in TRUTHY
-    return _Options(backend, image_map, not config.getoption("dockerbuild_rebuild"), log_lines, require)
+    return _Options(
+        backend, image_map, not config.getoption("dockerbuild_rebuild"), log_lines, require,
+        lint_ignore=list(config.getini("dockerbuild_lint_ignore")),
+    )  # fmt: skip
 
 
 def pytest_configure(config: pytest.Config) -> None:
     _options(config)  # bad values are usage errors at once
+    config.addinivalue_line("markers", "dockerbuild_lint: a Dockerfile collected for the static checks")
     state = _State()
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "dockerbuild_run_id" in workerinput:
@@ -162,6 +184,16 @@ def pytest_report_header(config: pytest.Config) -> str:
     return engine.info().header()
 
 
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    config = parent.config
+    if not (config.getoption("dockerbuild_lint") or config.getini("dockerbuild_lint")):
+        return None
+    if not any(fnmatch.fnmatchcase(file_path.name, p) for p in config.getini("dockerbuild_lint_files")):
+        return None
+    options = _options(config)
+    return DockerfileFile.from_parent(parent, path=file_path, image_map=options.image_map, ignore=options.lint_ignore)
+
+
 # -- engine and builder ------------------------------------------------------------
 def _engine(config: pytest.Config) -> Engine:
     state = config.stash[STATE]
@@ -188,6 +220,7 @@ def _builder(config: pytest.Config, shared_dir: Path | None = None) -> Builder:
             reuse=options.reuse,
             log_tail=options.log_lines,
             shared_dir=shared_dir,
+            lint_ignore=options.lint_ignore,
         )
         state.builder.add_listener(lambda outcome: _record(state, outcome))
     return state.builder

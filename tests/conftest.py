@@ -57,3 +57,26 @@ def builders(dockerbuild_engine):  # type: ignore[no-untyped-def]
 def builder(request: pytest.FixtureRequest, builders):  # type: ignore[no-untyped-def]
     """The same test against the classic builder and against BuildKit."""
     return builders[request.param]
+
+
+@pytest.fixture
+def engine_proxy():  # type: ignore[no-untyped-def]
+    """Start a TCP proxy to the local engine: ``proxy = engine_proxy("127.0.0.1")`` ->
+    (process, ``tcp://host:port``); stopped at teardown."""
+    import subprocess
+    import sys
+
+    started: list[subprocess.Popen[str]] = []
+
+    def start(host: str = "127.0.0.1") -> tuple[subprocess.Popen[str], str]:
+        script = Path(__file__).parent / "tools" / "engine_proxy.py"
+        process = subprocess.Popen([sys.executable, str(script), f"{host}:0"], stdout=subprocess.PIPE, text=True)
+        started.append(process)
+        assert process.stdout is not None
+        port = process.stdout.readline().split()[1]
+        return process, f"tcp://{host}:{port}"
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(timeout=10)

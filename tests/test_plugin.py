@@ -187,7 +187,7 @@ def test_prune_removes_the_projects_images_only(inner: pytest.Pytester, backend:
     result.stdout.fnmatch_lines([f"dockerbuild: removed {images} images, 0 containers and 0 networks"])
     assert client.images.list(filters=label) == []
     remaining = {image.id for image in client.images.list(filters={"label": "pytest-dockerbuild.managed=true"})}
-    assert remaining == others - {image.id for image in built}
+    assert others - {image.id for image in built} <= remaining  # other projects' images are kept
 
 
 MARKED = """
@@ -247,3 +247,28 @@ def test_buildkit_skips_stages_the_target_does_not_need(builders, make_context) 
     assert [s.ref for s in buildkit.stages if s.steps] == ["app"]
     assert buildkit.skipped_stages == ["unrelated"]
     assert classic.image.read_text("/app.txt") == buildkit.image.read_text("/app.txt") == "app\n"
+
+
+def test_dockerfiles_are_collected_as_check_items(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ndockerbuild_lint_ignore = DB001\n")
+    pytester.mkdir("good")
+    (pytester.path / "good" / "Dockerfile").write_text('FROM base:1 AS unused\nFROM base:1\nCMD ["app"]\n')
+    pytester.mkdir("bad")
+    (pytester.path / "bad" / "Dockerfile").write_text("FROM base\nCOPY --from=builder /app /app\nCMD app\n")
+    result = pytester.runpytest("--dockerbuild-lint", "-v")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*bad/Dockerfile::dockerfile-checks FAILED*",
+            "*bad/Dockerfile:1: DL3006 warning: *",
+            "*bad/Dockerfile:2: DL3022 error: *builder*",
+            "*bad/Dockerfile:3: DL3025 warning: *",
+        ]
+    )
+
+
+def test_lint_from_a_test(dockerbuild, make_context) -> None:  # type: ignore[no-untyped-def]
+    context = make_context("FROM diamlo/base AS app\nFROM diamol/base\nCOPY --from=app /x /x\n")
+    findings = dockerbuild.lint(context, ignore=["DL3006"])
+    assert [(f.rule, f.line) for f in findings] == [("DB002", 1)]
+    assert "diamol/base" in findings[0].message

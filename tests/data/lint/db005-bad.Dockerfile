@@ -1,0 +1,6 @@
+ARG NPM_TOKEN
+FROM node:20
+ARG DB_PASSWORD=changeme
+ENV API_KEY=abc123 LOG_LEVEL=info
+ENV AWS_SECRET_ACCESS_KEY wJalrXUtnFEMI
+ENV dbCredentials=user:pass

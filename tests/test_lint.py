@@ -1,0 +1,606 @@
+"""Static Dockerfile checks: every rule on a Dockerfile that triggers it and one that does not,
+silencing by pragma and by ``ignore=``, ordering, messages, and the example projects (no engine)."""
+
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import pytest
+
+from pytest_dockerbuild import Dockerfile
+from pytest_dockerbuild._lint import RULES, Finding, check_dockerfile
+
+DATA = Path(__file__).parent / "data" / "lint"
+EXAMPLES = Path(__file__).parent.parent / "example_projects"
+#: the repo's substitution map (pyproject.toml), normalized as the plugin passes it
+EXAMPLE_MAP = {
+    "diamol/base:latest": "dockerbuild-offline/base:bookworm",
+    "diamol/maven:latest": "dockerbuild-offline/maven:bookworm",
+    "diamol/openjdk:latest": "dockerbuild-offline/openjdk:bookworm",
+    "diamol/node:latest": "dockerbuild-offline/node:bookworm",
+    "diamol/golang:latest": "dockerbuild-offline/golang:bookworm",
+}
+
+
+def lint(name: str, *, image_map: Mapping[str, str] | None = None, ignore: Iterable[str] = ()) -> list[Finding]:
+    return check_dockerfile(Dockerfile.load(DATA / name), image_map=image_map, ignore=ignore)
+
+
+def lint_text(text: str) -> list[Finding]:
+    return check_dockerfile(Dockerfile(Path("/project/Dockerfile"), textwrap.dedent(text)))
+
+
+def where(findings: list[Finding]) -> list[tuple[str, int]]:
+    return [(f.rule, f.line) for f in findings]
+
+
+# -- the rule table --------------------------------------------------------------------------------
+def test_rules_have_the_documented_ids_and_severities() -> None:
+    assert {rule_id: rule.severity for rule_id, rule in RULES.items()} == {
+        "DL3006": "warning",
+        "DL3007": "warning",
+        "DL3022": "error",
+        "DL3023": "error",
+        "DL3024": "error",
+        "DL3025": "warning",
+        "DB001": "info",
+        "DB002": "warning",
+        "DB003": "warning",
+        "DB004": "warning",
+        "DB005": "warning",
+    }
+    for rule_id, rule in RULES.items():
+        assert rule.id == rule_id
+        assert rule.hadolint == (rule_id if rule_id.startswith("DL") else None)
+        assert rule.name and rule.summary
+
+
+def test_db_rules_name_their_closest_analogue() -> None:
+    assert "BuildKit" in RULES["DB001"].summary
+    assert "DL3009" in RULES["DB004"].summary and "DL3042" in RULES["DB004"].summary
+    assert "DL3064" in RULES["DB005"].summary and "SecretsUsedInArgOrEnv" in RULES["DB005"].summary
+
+
+@pytest.mark.parametrize("rule_id", sorted(RULES))
+def test_every_rule_has_a_triggering_and_a_clean_dockerfile(rule_id: str) -> None:
+    assert rule_id in {f.rule for f in lint(f"{rule_id.lower()}-bad.Dockerfile")}
+    assert lint(f"{rule_id.lower()}-ok.Dockerfile") == []
+
+
+# -- each rule: exact findings ---------------------------------------------------------------------
+#: file -> [(rule, line, words the message must contain)]
+EXPECTED: dict[str, list[tuple[str, int, tuple[str, ...]]]] = {
+    "dl3006-bad.Dockerfile": [
+        ("DL3006", 1, ("'debian'", "stage 'build'", "no tag", "'debian:latest'", "'debian:<version>'")),
+        ("DL3006", 4, ("'docker.io/library/alpine'", "stage 'check'")),
+        ("DL3006", 7, ("'later'", "stage 'early'", "stage 'later' is defined later (line 10)")),
+        ("DL3006", 13, ("'busybox'", "the final stage")),
+    ],
+    "dl3007-bad.Dockerfile": [
+        ("DL3007", 1, ("'debian:latest'", "stage 'build'", "'latest' tag", "'debian:<version>'")),
+        ("DL3007", 4, ("'docker.io/library/alpine:latest'", "the final stage")),
+    ],
+    "dl3022-bad.Dockerfile": [
+        ("DL3022", 6, ("--from=biuld", "stage 'test'", "earlier stages: 'build'")),
+        ("DL3022", 7, ("--from=5", "index 5 is not an earlier stage")),
+        ("DL3022", 8, ("--from=publish", "stage 'publish' is defined later (line 11)")),
+        # an image without a tag is not accepted: hadolint's semantics (its issue #859 calls it a
+        # false positive; Docker would pull nginx:latest), kept so that an untagged image is named
+        ("DL3022", 9, ("--from=nginx", "'nginx:<version>'")),
+    ],
+    "dl3023-bad.Dockerfile": [("DL3023", 3, ("--from=build", "stage 'build'", "the stage it is in"))],
+    "dl3024-bad.Dockerfile": [("DL3024", 7, ("'build'", "already used by the stage at line 1"))],
+    "dl3025-bad.Dockerfile": [
+        ("DL3025", 2, ("CMD make test", "stage 'build'", "shell form", "signals", 'CMD ["make", "test"]')),
+        ("DL3025", 5, ("HEALTHCHECK CMD curl", "shell syntax", '["sh", "-c", "curl -f http://localhost/ || exit 1"]')),
+        ("DL3025", 6, ("ENTRYPOINT exec /app --verbose", "ignores CMD", 'ENTRYPOINT ["/app", "--verbose"]')),
+        ("DL3025", 7, ("CMD ['--port', '80']", "not a JSON array of strings", "double quotes")),
+    ],
+    "db001-bad.Dockerfile": [
+        ("DB001", 7, ("stage 'debug' is not used", "--target debug")),
+        ("DB001", 10, ("stage 3 (unnamed) is not used", "name it with AS")),
+    ],
+    "db002-bad.Dockerfile": [
+        ("DB002", 7, ("'golnag:1.22'", "stage 'lint'", "'golnag'", "typo of 'golang:1.22' (line 1)")),
+        ("DB002", 10, ("'biuld'", "stage 'package'", "typo of the stage 'build' (line 1)")),
+        ("DL3006", 10, ("'biuld'",)),
+    ],
+    "db003-bad.Dockerfile": [
+        ("DB003", 3, ("COPY . .", "stage 'web'", "'npm ci' (line 4)", "package.json package-lock.json")),
+        ("DB003", 8, ("ADD ./ /app/", "stage 'api'", "pip install", "(line 9)", "requirements.txt")),
+        ("DB003", 13, ('COPY ["pom.xml", ".", "/src/"]', "stage 'jar'", "'mvn -B package' (line 14)", "pom.xml")),
+        ("DB003", 18, ("COPY --chown=1000:1000 . /src", "the final stage", "'go mod download' (line 19)", "go.mod")),
+    ],
+    "db004-bad.Dockerfile": [
+        ("DB004", 2, ("apt-get install", "stage 'base'", "final image is built FROM it", "rm -rf /var/lib/apt/lists")),
+        ("DB004", 9, ("pip install", "the final stage", "--no-cache-dir")),
+        ("DB004", 10, ("apk add", "--no-cache")),
+        ("DB004", 11, ("yum/dnf install", "clean all")),
+    ],
+    "db005-bad.Dockerfile": [
+        ("DB005", 1, ("ARG NPM_TOKEN", "before the first FROM", "'token'", "image history", "--mount=type=secret")),
+        ("DB005", 3, ("ARG DB_PASSWORD", "the final stage", "'password'")),
+        ("DB005", 4, ("ENV API_KEY", "'api_key'", "image config")),
+        ("DB005", 5, ("ENV AWS_SECRET_ACCESS_KEY", "'secret'")),
+        ("DB005", 6, ("ENV dbCredentials", "'credentials'")),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_findings_of_a_triggering_dockerfile(name: str) -> None:
+    findings = lint(name)
+    assert where(findings) == [(rule, line) for rule, line, _ in EXPECTED[name]]
+    for finding, (_, _, words) in zip(findings, EXPECTED[name], strict=True):
+        for word in words:
+            assert word in finding.message, finding
+
+
+@pytest.mark.parametrize("name", [*sorted(p.name for p in DATA.glob("*-ok.Dockerfile")), "clean.Dockerfile"])
+def test_no_findings_on_a_clean_dockerfile(name: str) -> None:
+    assert lint(name) == []
+
+
+def test_findings_carry_severity_path_and_render_as_a_report_line() -> None:
+    finding = lint("dl3023-bad.Dockerfile")[0]
+    assert finding.severity == "error"
+    assert finding.dockerfile == DATA / "dl3023-bad.Dockerfile"
+    assert str(finding) == (
+        f"{DATA / 'dl3023-bad.Dockerfile'}:3: DL3023 error: COPY --from=build in stage 'build' copies from "
+        "the stage it is in; copy from an earlier stage or an image"
+    )
+    assert str(lint("db001-bad.Dockerfile")[0]).startswith(f"{DATA / 'db001-bad.Dockerfile'}:7: DB001 info: ")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        finding.line = 1  # type: ignore[misc]
+
+
+def test_findings_are_sorted_by_line_then_rule() -> None:
+    findings = lint_text(
+        """\
+        FROM debian:latest AS b
+        ENV TOKEN=x
+        CMD run
+        FROM debian AS a
+        FROM debain:12
+        COPY --from=a /x /y
+        COPY --from=a /x /z
+        COPY --from=nope /x /y
+        """
+    )
+    assert where(findings) == [
+        ("DB001", 1),
+        ("DL3007", 1),
+        ("DB005", 2),
+        ("DL3025", 3),
+        ("DL3006", 4),
+        ("DB002", 5),
+        ("DL3022", 8),
+    ]
+    assert findings == sorted(findings, key=lambda f: (f.line, f.rule))
+
+
+# -- DL3006 / DL3007 details -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("reference", "flagged"),
+    [
+        ("debian", True),
+        ("debian:12", False),
+        ("debian@sha256:" + "a" * 64, False),
+        ("localhost:5000/tools", True),  # a registry port is not a tag (hadolint takes it for one)
+        ("localhost:5000/tools:1.0", False),
+        ("scratch", False),
+        ("$BASE", False),
+        ("registry.example.com/${NAME}", False),  # a '$' anywhere exempts (hadolint: only at the start)
+    ],
+)
+def test_untagged_image(reference: str, flagged: bool) -> None:
+    findings = lint_text(f"ARG BASE=debian\nARG NAME=debian\nFROM {reference}\n")
+    assert where(findings) == ([("DL3006", 3)] if flagged else [])
+
+
+def test_earlier_stage_names_are_not_images_whatever_their_case() -> None:
+    findings = lint_text(
+        """\
+        FROM debian:12 AS Builder
+        FROM builder AS child
+        FROM BUILDER
+        """
+    )
+    assert where(findings) == [("DB001", 2)]
+
+
+def test_latest_with_a_digest_is_pinned_and_latest_in_a_name_is_not_a_tag() -> None:
+    assert lint_text(f"FROM debian:latest@sha256:{'a' * 64}\n") == []
+    assert lint_text("FROM example/latest:1.0\n") == []
+    assert where(lint_text("ARG IMAGE=debian\nFROM ${IMAGE}:latest\n")) == [("DL3007", 2)]
+
+
+# -- DL3022 / DL3023 / DL3024 details --------------------------------------------------------------
+def test_copy_sources_compare_stage_names_case_insensitively_as_docker_does() -> None:
+    findings = lint_text(
+        """\
+        FROM debian:12 AS Build
+        FROM debian:12 AS test
+        COPY --from=BUILD /a /b
+        COPY --from=build /a /b
+        COPY --from=TEST /a /b
+        """
+    )
+    assert where(findings) == [("DL3023", 5)]
+
+
+def test_copy_from_own_stage_by_index_or_a_later_index() -> None:
+    findings = lint_text(
+        """\
+        FROM debian:12 AS build
+        FROM debian:12
+        COPY --from=0 /a /b
+        COPY --from=00 /a /b
+        COPY --from=1 /a /b
+        COPY --from=2 /a /b
+        COPY --from=-1 /a /b
+        """
+    )
+    assert where(findings) == [("DL3023", 5), ("DL3022", 6), ("DL3022", 7)]
+    assert "COPY --from=1 in the final stage copies from the stage it is in" in findings[0].message
+
+
+def test_run_mount_and_add_sources_are_not_copy_from() -> None:
+    # hadolint checks only COPY --from; a RUN --mount from an unknown name mounts an image
+    assert lint_text("FROM debian:12\nRUN --mount=from=tools:1.0,target=/t true\n") == []
+
+
+def test_duplicate_stage_names_differing_in_case() -> None:
+    findings = lint_text(
+        """\
+        FROM debian:12 AS build
+        FROM debian:12 AS test
+        COPY --from=build /a /b
+        FROM debian:12 AS Build
+        COPY --from=test /a /b
+        """
+    )
+    assert where(findings) == [("DL3024", 4)]
+
+
+# -- DL3025 details --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("instruction", "flagged"),
+    [
+        ('CMD ["a", "b"]', False),
+        ("CMD []", False),
+        ('CMD [ "a" ]', False),
+        ("CMD [1]", True),
+        ('CMD ["a",', True),
+        ("cmd run", True),
+        ("ENTRYPOINT run", True),
+        ("HEALTHCHECK CMD check", True),
+        ("HEALTHCHECK --interval=5s CMD check", True),
+        ('HEALTHCHECK --interval=5s CMD ["check"]', False),
+        ("HEALTHCHECK NONE", False),
+        ("ONBUILD CMD run", False),
+    ],
+)
+def test_json_form(instruction: str, flagged: bool) -> None:
+    assert where(lint_text(f"FROM debian:12\n{instruction}\n")) == ([("DL3025", 2)] if flagged else [])
+
+
+def test_a_continued_shell_form_command_is_reported_at_its_first_line() -> None:
+    findings = lint_text("FROM debian:12\nCMD /app \\\n    --verbose\n")
+    assert where(findings) == [("DL3025", 2)]
+    assert 'CMD ["/app", "--verbose"]' in findings[0].message
+
+
+# -- DB001 details ---------------------------------------------------------------------------------
+def test_a_stage_used_only_by_an_unused_stage_is_not_reported() -> None:
+    findings = lint_text(
+        """\
+        FROM debian:12 AS deps
+        FROM deps AS debug
+        FROM debian:12
+        """
+    )
+    assert where(findings) == [("DB001", 2)]
+
+
+def test_a_single_stage_is_never_unused() -> None:
+    assert lint_text("FROM debian:12 AS only\n") == []
+
+
+# -- DB002 details ---------------------------------------------------------------------------------
+def test_typo_of_an_image_of_the_base_image_map() -> None:
+    assert where(lint("db002-map.Dockerfile")) == []
+    findings = lint("db002-map.Dockerfile", image_map=EXAMPLE_MAP)
+    assert where(findings) == [("DB002", 4)]
+    assert "'diamlo/base'" in findings[0].message
+    assert "typo of 'diamol/base:latest' of the base-image map" in findings[0].message
+    # an image that is itself in the map is known, not a typo
+    assert lint("db002-map.Dockerfile", image_map={**EXAMPLE_MAP, "diamlo/base:2e": "x"}) == []
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "flagged"),
+    [
+        ("myorg/service:1", "myorg/servcie:1", True),  # swapped letters
+        ("myorg/service:1", "myorg/sevrice:1", True),
+        ("myorg/service:1", "myorg/svc:1", False),  # too different
+        ("ghcr.io/acme/tool:1", "acme/tool:2", False),  # same name, other registry and tag
+        ("docker.io/library/debian:12", "debian:11", False),
+        ("node:20", "nodf:20", False),  # names shorter than 5 characters
+        ("example/java17:1", "example/java21:1", False),  # only digits differ
+    ],
+)
+def test_typo_between_images_of_the_file(first: str, second: str, flagged: bool) -> None:
+    findings = lint_text(f"FROM {first} AS a\nFROM {second}\nCOPY --from=a /x /y\n")
+    assert where(findings) == ([("DB002", 2)] if flagged else [])
+
+
+def test_of_two_look_alikes_the_rarer_image_is_the_suspect() -> None:
+    findings = lint_text(
+        """\
+        FROM myorg/servcie:1 AS a
+        FROM myorg/service:1 AS b
+        FROM myorg/service:1
+        COPY --from=a /x /y
+        COPY --from=b /x /y
+        """
+    )
+    assert where(findings) == [("DB002", 1)]
+    assert "typo of 'myorg/service:1' (line 2)" in findings[0].message
+
+
+def test_a_stage_reference_is_never_a_typo() -> None:
+    assert lint_text("FROM debian:12 AS builder\nFROM builder\n") == []
+
+
+# -- DB003 details ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("install", "manifest"),
+    [
+        ("npm install", "package.json"),
+        ("npm ci --omit=dev", "package.json"),
+        ("yarn install --frozen-lockfile", "yarn.lock"),
+        ("yarn", "yarn.lock"),
+        ("pnpm install", "pnpm-lock.yaml"),
+        ("python -m pip install --no-cache-dir -r requirements.txt", "requirements.txt"),
+        ("poetry install --no-root", "poetry.lock"),
+        ("./mvnw -B dependency:go-offline", "pom.xml"),
+        ("gradle build", "build.gradle"),
+        ("go mod download", "go.mod"),
+        ("bundle install", "Gemfile"),
+        ("composer install --no-dev", "composer.json"),
+        ("cargo fetch", "Cargo.toml"),
+        ("cargo build --release", "Cargo.lock"),
+    ],
+)
+def test_whole_context_before_each_kind_of_install(install: str, manifest: str) -> None:
+    findings = lint_text(f"FROM debian:12\nCOPY . /src\nRUN cd /src && {install}\n")
+    assert where(findings) == [("DB003", 2)]
+    assert "(line 3)" in findings[0].message and manifest in findings[0].message
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        "RUN pip install --no-cache-dir flask",  # not from a requirements file
+        "RUN go build ./...",
+        "RUN npm run build",
+        "RUN echo npm-install",
+    ],
+)
+def test_whole_context_before_other_commands(run: str) -> None:
+    assert lint_text(f"FROM debian:12\nCOPY . .\n{run}\n") == []
+
+
+def test_install_in_another_stage_than_the_copy() -> None:
+    assert lint_text("FROM node:20 AS web\nCOPY . .\nFROM web\nRUN npm ci\n") == []
+
+
+# -- DB004 details ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("run", "flagged"),
+    [
+        ("apt-get update && apt-get -y install curl", True),
+        ("apt install -y curl", True),
+        ("apt-get update && apt-get install -y curl && apt-get clean", True),
+        ("apt-get install -y curl && rm -rf /var/lib/apt/lists/*", False),
+        ("apt-get install -y curl && rm -r -f /var/lib/apt/lists", False),
+        ("apk --update add curl", True),
+        ("apk add --no-cache curl", False),
+        ("apk add curl && rm -rf /var/cache/apk/*", False),
+        ("microdnf install -y curl", True),
+        ("dnf -y install curl && dnf clean all", False),
+        ("pip3 install flask", True),
+        ("pip install --no-cache-dir flask && pip install gunicorn", True),
+        ("uv pip install flask", False),
+        ("--mount=type=cache,target=/var/cache/apk apk add curl", False),
+        ("--mount=type=tmpfs,target=/var/lib/apt/lists apt-get install -y curl", False),
+    ],
+)
+def test_package_manager_cleanup(run: str, flagged: bool) -> None:
+    assert where(lint_text(f"FROM debian:12\nRUN {run}\n")) == ([("DB004", 2)] if flagged else [])
+
+
+def test_pip_no_cache_dir_in_the_environment() -> None:
+    text = "FROM python:3.12 AS base\nENV PIP_NO_CACHE_DIR=1\nFROM base\nRUN pip install flask\n"
+    assert lint_text(text) == []
+
+
+def test_one_finding_per_package_manager_of_a_run() -> None:
+    findings = lint_text("FROM debian:12\nRUN apt-get install -y python3-pip && pip install flask\n")
+    assert [(f.rule, f.message.split(" in ")[0]) for f in findings] == [
+        ("DB004", "apt-get install"),
+        ("DB004", "pip install"),
+    ]
+
+
+# -- DB005 details ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name",
+    [
+        "DB_PASSWORD",
+        "MYSQL_ROOT_PASSWORD",
+        "DB_PASS",
+        "SMTP_PASSWD",
+        "PG_PWD",
+        "CLIENT_SECRET",
+        "GITHUB_TOKEN",
+        "APIKEY",
+        "STRIPE_API_KEY",
+        "apiKey",
+        "AWS_SECRET_ACCESS_KEY",
+        "SSH_PRIVATE_KEY",
+        "DEPLOY_CREDENTIALS",
+        "REGISTRY_AUTH",
+        "SECRET_KEY_BASE",
+    ],
+)
+def test_secret_looking_names(name: str) -> None:
+    for instruction in (f"ARG {name}", f"ENV {name}=x", f"ENV {name} x"):
+        findings = lint_text(f"FROM debian:12\n{instruction}\n")
+        assert where(findings) == [("DB005", 2)], instruction
+        assert name in findings[0].message
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "PUBLIC_KEY",
+        "NEXT_PUBLIC_API_KEY",
+        "GPG_KEY",
+        "POSTGRES_PASSWORD_FILE",
+        "TOKEN_URL",
+        "AUTH_URL",
+        "AUTH_ENABLED",
+        "AWS_ACCESS_KEY_ID",
+        "AUTHOR",
+        "PASSTHROUGH",
+        "PWD",
+        "KEYBOARD",
+    ],
+)
+def test_names_that_do_not_hold_a_secret(name: str) -> None:
+    assert lint_text(f"FROM debian:12\nARG {name}\nENV {name}=x\n") == []
+
+
+def test_every_name_of_a_multi_variable_env_is_checked() -> None:
+    findings = lint_text("FROM debian:12\nENV A=1 DB_PASSWORD=x B=2 API_TOKEN=y\n")
+    assert [f.message.split(" in ")[0] for f in findings] == ["ENV API_TOKEN", "ENV DB_PASSWORD"]
+
+
+# -- silencing -------------------------------------------------------------------------------------
+def test_pragmas() -> None:
+    findings = lint("pragmas.Dockerfile")
+    assert where(findings) == [
+        ("DL3006", 3),  # DB001 silenced for the file; DL3006 not
+        # 7: silenced by the hadolint pragma directly above
+        ("DL3006", 12),  # a blank line between pragma and instruction breaks it (as in hadolint)
+        ("DL3006", 16),  # so does another comment (as in hadolint)
+        # 17: DL3007 silenced for the file by '# hadolint global ignore'
+        # 23: DB002 and DL3006 silenced by two stacked pragma lines
+        # 25: DL3025 silenced by a pragma with spaces and a trailing comment
+        ("DB005", 30),  # 29: silenced by '# dockerbuild ignore=DB005'
+    ]
+
+
+def test_pragmas_silence_what_would_be_found() -> None:
+    text = (DATA / "pragmas.Dockerfile").read_text()
+    bare = text.replace("# hadolint", "# note").replace("#hadolint", "# note").replace("# dockerbuild", "# note")
+    findings = check_dockerfile(Dockerfile(DATA / "pragmas.Dockerfile", bare))
+    silenced = set(where(findings)) - set(where(lint("pragmas.Dockerfile")))
+    assert silenced == {
+        ("DB001", 3),
+        ("DB001", 12),
+        ("DB001", 16),
+        ("DB001", 17),
+        ("DB001", 19),
+        ("DB001", 20),
+        ("DL3006", 7),
+        ("DL3007", 17),
+        ("DB002", 23),
+        ("DL3006", 23),
+        ("DL3025", 25),
+        ("DB005", 29),
+    }
+
+
+@pytest.mark.parametrize(
+    "pragma",
+    [
+        "# dockerbuild ignore=DL3006",
+        "# hadolint ignore=DL3006",
+        "#hadolint ignore=DL3006",
+        "  # hadolint ignore = DL3007 , DL3006",
+        "# hadolint ignore=DL3006,DB002",  # hadolint itself drops this one: it knows no DB codes
+        "# dockerbuild ignore=DL3006 # reason",
+    ],
+)
+def test_pragma_forms_that_silence(pragma: str) -> None:
+    assert lint_text(f"{pragma}\nFROM debian\n") == []
+
+
+@pytest.mark.parametrize(
+    "pragma",
+    [
+        "# hadolint ignore=dl3006",  # codes are case-sensitive, as in hadolint
+        "# hadolint ignore=DL3006,",
+        "# hadolint ignore=DL3006 because",
+        "# HADOLINT ignore=DL3006",
+        "# dockerbuild ignore=DL3007",
+        "# dockerbuild global ignore=DL3007",
+        "# pragma: dockerbuild ignore=DL3006",
+    ],
+)
+def test_pragma_forms_that_do_not_silence(pragma: str) -> None:
+    assert where(lint_text(f"{pragma}\nFROM debian\n")) == [("DL3006", 2)]
+
+
+def test_a_pragma_silences_only_the_next_instruction() -> None:
+    findings = lint_text("# dockerbuild ignore=DL3006\nFROM debian AS a\nFROM debian\nCOPY --from=a /x /y\n")
+    assert where(findings) == [("DL3006", 3)]
+
+
+def test_a_pragma_above_a_continued_instruction() -> None:
+    assert lint_text("FROM debian:12\n# hadolint ignore=DL3025\nCMD run \\\n  --now\n") == []
+
+
+def test_a_global_pragma_works_from_anywhere() -> None:
+    assert lint_text("FROM debian\nCMD run\n# dockerbuild global ignore=DL3006, DL3025\n") == []
+
+
+def test_ignore_argument() -> None:
+    assert where(lint("dl3006-bad.Dockerfile", ignore=["DL3006"])) == []
+    assert where(lint("db002-bad.Dockerfile", ignore=("db002", " DL3022 "))) == [("DL3006", 10)]
+    # ids of rules that do not exist are accepted (a list shared with hadolint works)
+    assert where(lint("dl3023-bad.Dockerfile", ignore=["DL3008", "SC2086"])) == [("DL3023", 3)]
+
+
+# -- the divergences from hadolint, seen from our side (tests/test_lint_hadolint.py has hadolint's) --
+def test_where_we_differ_from_hadolint() -> None:
+    findings = [f for f in lint("hadolint-differs.Dockerfile") if f.rule.startswith("DL")]
+    assert where(findings) == [
+        ("DL3006", 5),  # localhost:5000/tools has no tag
+        ("DL3023", 9),  # COPY --from=4 in stage 4
+        ("DL3024", 10),  # 'CHILD' duplicates 'child'
+    ]
+
+
+# -- the example projects --------------------------------------------------------------------------
+EXAMPLES_WITH_DOCKERFILES = ["access-log", "image-gallery", "image-of-the-day", "multistage-demo"]
+
+
+@pytest.mark.parametrize("project", EXAMPLES_WITH_DOCKERFILES)
+def test_example_projects_pass_the_checks(project: str) -> None:
+    """The examples keep the chapter's untagged image names and say why they silence DL3006."""
+    dockerfile = Dockerfile.load(EXAMPLES / project / "Dockerfile")
+    assert check_dockerfile(dockerfile, image_map=EXAMPLE_MAP) == []
+    assert "# dockerbuild global ignore=DL3006" in dockerfile.text
+    assert [
+        f.rule
+        for f in check_dockerfile(
+            Dockerfile(dockerfile.path, dockerfile.text.replace("global", "")), image_map=EXAMPLE_MAP
+        )
+    ] != []
