@@ -129,8 +129,10 @@ def build_classic(builder: Builder, request: BuildRequest, parsed: Dockerfile, k
     )
     stream = ClassicStream()
     started = time.monotonic()
+    # A connection of its own: closing it (on an interrupt) makes the engine cancel the build.
+    connection = builder.engine.connection()
     try:
-        for chunk in client.api.build(
+        for chunk in connection.build(
             fileobj=context,
             custom_context=True,
             dockerfile=DOCKERFILE_NAME,
@@ -146,16 +148,19 @@ def build_classic(builder: Builder, request: BuildRequest, parsed: Dockerfile, k
             stream.feed(chunk)
     except docker.errors.APIError as error:
         raise _request_error(request, parsed, error) from None
+    except BaseException:  # interrupted (Ctrl-C): cancel, and leave no dangling step image
+        connection.close()
+        _tag_stages(builder, request, parsed, stream)
+        _remove_leftover(client, stream.last_image, stream, patience=10.0)
+        raise
     finally:
+        connection.close()
         context.close()
     stream.finish()
     seconds = time.monotonic() - started
     if stream.error is not None:
         _tag_stages(builder, request, parsed, stream)  # first: a stage image is never a leftover
-        if stream.last_image and not any(
-            i.split(":")[-1].startswith(stream.last_image) for i in stream.stage_images.values()
-        ):
-            _remove_leftover(client, stream.last_image)
+        _remove_leftover(client, stream.last_image, stream)
         failed = stream.steps[-1] if stream.steps else None
         if failed is not None and failed.step == 1 and failed.stage_index >= 0:
             stage = parsed.stages[failed.stage_index]
@@ -243,16 +248,25 @@ def _tag_stages(builder: Builder, request: BuildRequest, parsed: Dockerfile, str
             pass
 
 
-def _remove_leftover(client: docker.DockerClient, image: str | None) -> None:
-    """Remove the untagged image of the last step before a failure (it would dangle)."""
-    if image is None:
+def _remove_leftover(
+    client: docker.DockerClient, image: str | None, stream: ClassicStream, patience: float = 0.0
+) -> None:
+    """Remove the untagged image of the last step before a failure or an interrupt (it would
+    dangle); a stage image is kept.  ``patience``: how long a cancelled build may still hold it."""
+    if image is None or any(i.split(":")[-1].startswith(image) for i in stream.stage_images.values()):
         return
-    try:
-        attrs = client.api.inspect_image(image)
-        if not attrs.get("RepoTags"):
-            client.api.remove_image(image, noprune=False)
-    except docker.errors.APIError:
-        pass  # in use as a parent, tagged meanwhile, or already gone: keep it
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            if not client.api.inspect_image(image).get("RepoTags"):
+                client.api.remove_image(image, noprune=False)
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError:
+            if time.monotonic() > deadline:
+                return  # a parent of other images (the layer cache of other builds): keep it
+            time.sleep(0.5)
 
 
 def _request_error(request: BuildRequest, parsed: Dockerfile, error: docker.errors.APIError) -> Exception:

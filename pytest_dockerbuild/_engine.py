@@ -15,6 +15,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import docker.utils
 import requests.exceptions
 
 from ._errors import EngineUnavailable
@@ -83,6 +84,10 @@ class Engine:
                 reason = "nothing is listening there (" + reason + ")"
             raise EngineUnavailable(_endpoint(), reason) from None
         return client
+
+    def connection(self) -> docker.APIClient:
+        """A new low-level connection to the same engine (for a stream that may have to be cut)."""
+        return docker.APIClient(**docker.utils.kwargs_from_env(), version=self.client.api.api_version, timeout=None)
 
     # -- labels ----------------------------------------------------------------
     def labels(self, **extra: str) -> dict[str, str]:

@@ -254,8 +254,8 @@ class Container:
             self._http.close()
         try:
             self._wrapped.remove(force=True, v=True)
-        except docker.errors.NotFound:
-            pass
+        except (docker.errors.NotFound, requests.ConnectionError):
+            pass  # gone already, or the engine is: the next run's sweep removes it
 
     def __repr__(self) -> str:
         return f"<Container {self.name} aliases={self.aliases}>"
@@ -319,7 +319,7 @@ class Network:
         self.containers.clear()
         try:
             self._wrapped.remove()
-        except docker.errors.NotFound:
+        except (docker.errors.NotFound, requests.ConnectionError):
             pass
 
     def __enter__(self) -> Network:

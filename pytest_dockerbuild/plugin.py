@@ -12,7 +12,9 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import docker.errors
 import pytest
+import requests
 
 from ._build import Builder, BuildResult
 from ._dockerfile import parse_image_map
@@ -328,11 +330,36 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if report.failed:
+    if report.failed and call.excinfo is not None and _engine_went_away(item.config, call.excinfo.value):
+        lost = item.config.stash[STATE].engine_error
+        assert lost is not None
+        report.longrepr = (
+            f"dockerbuild: the Docker Engine at {lost.endpoint} went away; stopping the run\n{lost.reason}"
+        )
+        item.session.shouldfail = "the Docker Engine went away"
+    elif report.failed:
         _attach_logs(item, report)
     return report
+
+
+def _engine_went_away(config: pytest.Config, error: BaseException) -> bool:
+    """True if ``error`` is a lost connection and the engine no longer answers."""
+    if not isinstance(error, (requests.ConnectionError, docker.errors.DockerException, DockerbuildError)):
+        return False
+    state = config.stash[STATE]
+    if state.engine is None:
+        return False
+    try:
+        state.engine.client.ping()
+    except (requests.RequestException, docker.errors.DockerException) as lost:
+        reason = str(lost).splitlines()[0][:300]
+        state.engine_error = EngineUnavailable(os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"), reason)
+        return True
+    return False
 
 
 def _attach_logs(item: pytest.Item, report: pytest.TestReport) -> None:
@@ -380,6 +407,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         except EngineUnavailable:
             return
     if state.engine is not None:
-        state.engine.remove_run_resources()
+        try:
+            state.engine.remove_run_resources()
+        except (requests.RequestException, docker.errors.DockerException):
+            pass  # the engine went away: the next run sweeps what is left
         state.engine.close()
         state.engine = None
