@@ -387,14 +387,32 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     builder = config.stash[STATE].builder
     if builder is None or not (builder.results or builder.failures) or config.option.verbose < 0:
         return
-    title = f"dockerbuild: {len(builder.results)} images, {len(builder.failures)} failed builds"
+    reused = sum(1 for r in builder.results if r.reused or r.shared)
+    title = (
+        f"dockerbuild: {len(builder.results) - reused} images built, {reused} reused, "
+        f"{len(builder.failures)} failed builds"
+    )
     terminalreporter.write_sep("=", title)
+    terminalreporter.write_line(f"{'backend':8} {'size':>10} {'time':>9} {'cached':>8}  image / stage")
     for result in builder.results:
-        cached = "reused" if result.reused else f"{result.cache_hits}/{result.cacheable_steps} cached"
+        if result.reused or result.shared:
+            cached = "reused" if result.reused else "shared"
+        else:
+            cached = f"{result.cache_hits}/{result.cacheable_steps}"
         terminalreporter.write_line(
-            f"{result.backend:8} {human_size(result.image.size):>10} {result.seconds:7.1f} s  {cached:>12}  "
+            f"{result.backend:8} {human_size(result.image.size):>10} {result.seconds:7.1f} s {cached:>8}  "
             f"{result.request.describe()}"
         )
+        for stage in result.stages:
+            if stage.steps and config.option.verbose > 0:
+                hits = sum(1 for step in stage.steps if step.cached)
+                total = sum(1 for step in stage.steps if step.cached is not None)
+                terminalreporter.write_line(
+                    f"{'':8} {'':>10} {stage.seconds:7.1f} s {f'{hits}/{total}':>8}    stage {stage.ref}"
+                )
+    for failure in builder.failures:
+        terminalreporter.write_line(f"{failure.backend:8} {'FAILED':>10} {'':>9} {'':>8}  {failure.dockerfile}"
+                                    f" (stage {failure.stage!r}, step {failure.step})")  # fmt: skip
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
