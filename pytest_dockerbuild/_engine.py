@@ -122,7 +122,9 @@ class Engine:
                 return False
             return not _pid_alive(int(pid))
 
-        for container in self.client.containers.list(all=True, filters={"label": f"{LABEL_MANAGED}=true"}):
+        for container in self.client.containers.list(
+            all=True, ignore_removed=True, filters={"label": f"{LABEL_MANAGED}=true"}
+        ):
             if stale(container.labels):
                 self._quietly(container.remove, force=True, v=True)
                 removed.append(f"container {container.name}")
@@ -135,7 +137,7 @@ class Engine:
     def remove_run_resources(self) -> None:
         """Remove every container and network labelled with this run's id."""
         run = {"label": f"{LABEL_RUN}={self.run_id}"}
-        for container in self.client.containers.list(all=True, filters=run):
+        for container in self.client.containers.list(all=True, ignore_removed=True, filters=run):
             self._quietly(container.remove, force=True, v=True)
         for network in self.client.networks.list(filters=run):
             self._quietly(network.remove)
@@ -147,7 +149,7 @@ class Engine:
         managed = {"label": f"{LABEL_MANAGED}=true"}
         counts = {"containers": 0, "networks": 0, "images": 0}
         if project is None:
-            for container in self.client.containers.list(all=True, filters=managed):
+            for container in self.client.containers.list(all=True, ignore_removed=True, filters=managed):
                 counts["containers"] += self._quietly(container.remove, force=True, v=True)
             for network in self.client.networks.list(filters=managed):
                 counts["networks"] += self._quietly(network.remove)

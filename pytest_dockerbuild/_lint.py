@@ -794,6 +794,7 @@ class DockerfileItem(pytest.Item):
         super().__init__(**kwargs)
         self.image_map = dict(image_map)
         self.ignore = list(ignore)
+        self.funcargs: dict[str, object] = {}  # as pytest's doctest items: some plugins expect it
         self.add_marker("dockerbuild_lint")
 
     def runtest(self) -> None:

@@ -337,7 +337,7 @@ class Runtime:
 
     def __init__(self, engine: Engine, worker: str | None = None, publish_address: str | None = None) -> None:
         self.engine = engine
-        self.worker = worker or os.environ.get("PYTEST_XDIST_WORKER", "main")
+        self.worker = worker or "main"
         self.host = engine_host()
         self.publish_address = publish_address or ("127.0.0.1" if _is_loopback(self.host) else "0.0.0.0")
         self._counter = itertools.count(1)

@@ -228,10 +228,17 @@ def _builder(config: pytest.Config, shared_dir: Path | None = None) -> Builder:
     return state.builder
 
 
+def _worker_id(config: pytest.Config) -> str | None:
+    """``gw0``... in a pytest-xdist worker, else None (not read from the environment, which
+    a pytest started by a test inherits)."""
+    workerinput = getattr(config, "workerinput", None)
+    return None if workerinput is None else str(workerinput.get("workerid", "gw"))
+
+
 def _runtime(config: pytest.Config) -> Runtime:
     state = config.stash[STATE]
     if state.runtime is None:
-        state.runtime = Runtime(_engine(config))
+        state.runtime = Runtime(_engine(config), worker=_worker_id(config) or "main")
         state.runtime.add_listener(lambda container: _record_container(state, container))
     return state.runtime
 
@@ -275,7 +282,7 @@ def dockerbuild(
     Under pytest-xdist, each image is built once per run, by the first worker that needs it.
     """
     shared = None
-    if os.environ.get("PYTEST_XDIST_WORKER"):  # workers' basetemps share the controller's
+    if _worker_id(pytestconfig) is not None:  # workers' basetemps share the controller's
         shared = tmp_path_factory.getbasetemp().parent / "dockerbuild-builds"
     return _builder(pytestconfig, shared)
 

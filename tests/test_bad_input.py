@@ -47,7 +47,9 @@ def leftovers(builder: Builder):  # type: ignore[no-untyped-def]
     """Fails the test if its build leaves a container or a dangling image behind."""
     yield
     client: docker.DockerClient = builder.engine.client
-    containers = [c.name for c in client.containers.list(all=True) if MARKER in str(c.attrs["Config"])]
+    containers = [
+        c.name for c in client.containers.list(all=True, ignore_removed=True) if MARKER in str(c.attrs["Config"])
+    ]
     dangling = [
         image.short_id
         for image in client.images.list(filters={"dangling": True})

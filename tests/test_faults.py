@@ -18,7 +18,9 @@ BASE = "dockerbuild-offline/base:bookworm"
 def marked_leftovers(marker: str) -> tuple[list[str], list[str]]:
     """Containers and dangling images that carry ``marker`` (in their config or history)."""
     client = docker.from_env()
-    containers = [c.name for c in client.containers.list(all=True) if marker in str(c.attrs["Config"])]
+    containers = [
+        c.name for c in client.containers.list(all=True, ignore_removed=True) if marker in str(c.attrs["Config"])
+    ]
     dangling = [
         image.short_id
         for image in client.images.list(filters={"dangling": True})
@@ -89,7 +91,7 @@ def test_sigint_during_a_readiness_wait_leaves_nothing(inner: pytest.Pytester) -
     client = docker.from_env()
 
     def waiting() -> bool:
-        return any(marker in str(c.attrs["Config"]["Cmd"]) for c in client.containers.list())
+        return any(marker in str(c.attrs["Config"]["Cmd"]) for c in client.containers.list(ignore_removed=True))
 
     interrupt_when(inner, waiting)
     assert marked_leftovers(marker) == ([], [])

@@ -173,23 +173,28 @@ def test_no_engine_skips_locally_and_fails_in_ci(
 
 @pytest.mark.parametrize(("backend", "images"), [("classic", 3), ("buildkit", 1)])
 def test_prune_removes_the_projects_images_only(inner: pytest.Pytester, backend: str, images: int) -> None:
-    project = f"prune-{uuid.uuid4().hex[:8]}"
-    write_demo(inner, folder=project)
-    inner.makepyfile(f"def test_it(dockerbuild):\n    dockerbuild.build({project!r})\n")
+    project, other = f"prune-{uuid.uuid4().hex[:8]}", f"keep-{uuid.uuid4().hex[:8]}"
+    for folder in (project, other):
+        write_demo(inner, folder=folder)
+    inner.makepyfile(
+        f"def test_it(dockerbuild):\n    dockerbuild.build({project!r})\n    dockerbuild.build({other!r})\n"
+    )
     inner.runpytest_subprocess(f"--dockerbuild-backend={backend}").assert_outcomes(passed=1)
     client = docker.from_env()
-    label = {"label": f"pytest-dockerbuild.project={project}"}
-    built = client.images.list(filters=label)
+
+    def labelled(name: str) -> list[docker.models.images.Image]:
+        return client.images.list(filters={"label": f"pytest-dockerbuild.project={name}"})
+
+    built = labelled(project)
     assert len(built) == images  # classic commits an image per stage, BuildKit only the target
     assert all(tag.startswith(f"pytest-dockerbuild/{project}:") for image in built for tag in image.tags)
-    others = {image.id for image in client.images.list(filters={"label": "pytest-dockerbuild.managed=true"})}
+    kept = {image.id for image in labelled(other)}
 
     result = inner.runpytest_subprocess(f"--dockerbuild-prune={project}")
     assert result.ret == 0
     result.stdout.fnmatch_lines([f"dockerbuild: removed {images} images, 0 containers and 0 networks"])
-    assert client.images.list(filters=label) == []
-    remaining = {image.id for image in client.images.list(filters={"label": "pytest-dockerbuild.managed=true"})}
-    assert others - {image.id for image in built} <= remaining  # other projects' images are kept
+    assert labelled(project) == []
+    assert {image.id for image in labelled(other)} == kept
 
 
 MARKED = """
@@ -229,7 +234,9 @@ def test_a_run_with_failures_leaves_no_container_or_dangling_image(inner: pytest
     def marked(history: list[dict[str, str]]) -> bool:
         return any(marker in (entry.get("CreatedBy") or "") for entry in history)
 
-    containers = [c.name for c in client.containers.list(all=True) if marker in str(c.attrs["Config"])]
+    containers = [
+        c.name for c in client.containers.list(all=True, ignore_removed=True) if marker in str(c.attrs["Config"])
+    ]
     dangling = [i.short_id for i in client.images.list(filters={"dangling": True}) if marked(i.history())]
     assert containers == [] and dangling == []
 
@@ -257,7 +264,7 @@ def test_dockerfiles_are_collected_as_check_items(pytester: pytest.Pytester) -> 
     (pytester.path / "good" / "Dockerfile").write_text('FROM base:1 AS unused\nFROM base:1\nCMD ["app"]\n')
     pytester.mkdir("bad")
     (pytester.path / "bad" / "Dockerfile").write_text("FROM base\nCOPY --from=builder /app /app\nCMD app\n")
-    result = pytester.runpytest("--dockerbuild-lint", "-v")
+    result = pytester.runpytest_subprocess("--dockerbuild-lint", "-v")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [

@@ -113,7 +113,9 @@ def test_container_logs_are_attached_to_a_failing_test(pytester: pytest.Pytester
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*- dockerbuild container pytest-dockerbuild-*-app-* (app) -*", marker])
     client = docker.from_env()
-    assert [c.name for c in client.containers.list(all=True) if marker in str(c.attrs["Config"]["Cmd"])] == []
+    assert [
+        c.name for c in client.containers.list(all=True, ignore_removed=True) if marker in str(c.attrs["Config"]["Cmd"])
+    ] == []
 
 
 def test_an_interrupted_run_is_swept_by_the_next(pytester: pytest.Pytester) -> None:
@@ -131,7 +133,11 @@ def test_an_interrupted_run_is_swept_by_the_next(pytester: pytest.Pytester) -> N
     client = docker.from_env()
 
     def leftovers() -> list[str]:
-        return [c.name for c in client.containers.list(all=True) if marker in str(c.attrs["Config"]["Cmd"])]
+        return [
+            c.name
+            for c in client.containers.list(all=True, ignore_removed=True)
+            if marker in str(c.attrs["Config"]["Cmd"])
+        ]
 
     assert len(leftovers()) == 1, "SIGKILL leaves the container behind"
     pytester.makepyfile(test_next="def test_next(dockerbuild_engine): pass")

@@ -87,5 +87,7 @@ def test_a_killed_worker_leaves_nothing_behind(inner: pytest.Pytester) -> None:
     result = inner.runpytest_subprocess("-n", "2")
     result.stdout.fnmatch_lines(["*crashed while running*"])
     client = docker.from_env()
-    left = [c.name for c in client.containers.list(all=True) if marker in str(c.attrs["Config"]["Cmd"])]
+    left = [
+        c.name for c in client.containers.list(all=True, ignore_removed=True) if marker in str(c.attrs["Config"]["Cmd"])
+    ]
     assert left == [], "the controller removes what its workers created"
