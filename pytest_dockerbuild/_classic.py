@@ -252,13 +252,18 @@ def _remove_leftover(
     client: docker.DockerClient, image: str | None, stream: ClassicStream, patience: float = 0.0
 ) -> None:
     """Remove the untagged image of the last step before a failure or an interrupt (it would
-    dangle); a stage image is kept.  ``patience``: how long a cancelled build may still hold it."""
+    dangle), and any untagged child an interrupted build committed after the last line it
+    sent; a stage image is kept.  ``patience``: how long a cancelled build may still hold them."""
     if image is None or any(i.split(":")[-1].startswith(image) for i in stream.stage_images.values()):
         return
     deadline = time.monotonic() + patience
     while True:
         try:
-            if not client.api.inspect_image(image).get("RepoTags"):
+            full = client.api.inspect_image(image)
+            for child in client.api.images(filters={"dangling": True}):
+                if child.get("ParentId") == full["Id"]:
+                    client.api.remove_image(child["Id"], noprune=False)
+            if not full.get("RepoTags"):
                 client.api.remove_image(image, noprune=False)
             return
         except docker.errors.NotFound:

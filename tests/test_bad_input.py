@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import docker
 import pytest
+from conftest import marked_demo, marked_leftovers
 
 from pytest_dockerbuild import (
     BaseImageMissing,
@@ -18,44 +18,18 @@ from pytest_dockerbuild import (
     UnknownStage,
 )
 
-# Every stage sets a marker unique to the test, so that what a build leaves behind
-# (containers running its steps, images of its steps) can be told from other tests'.
-THREE_STAGES = """
-    FROM diamol/base AS build-stage
-    ENV MARKER={marker}
-    RUN echo 'Building...' > /build.txt
-
-    FROM diamol/base AS test-stage
-    ENV MARKER={marker}
-    COPY --from=build-stage /build.txt /build.txt
-    RUN echo 'Testing...' >> /build.txt && {test_command}
-
-    FROM diamol/base
-    ENV MARKER={marker}
-    COPY --from=test-stage {copied} /build.txt
-    CMD ["cat", "/build.txt"]
-"""
 MARKER = uuid.uuid4().hex
 
 
 def three_stages(test_command: str = "true", copied: str = "/build.txt") -> str:
-    return THREE_STAGES.format(test_command=test_command, copied=copied, marker=MARKER)
+    return marked_demo(MARKER, test_command, copied)
 
 
 @pytest.fixture
 def leftovers(builder: Builder):  # type: ignore[no-untyped-def]
     """Fails the test if its build leaves a container or a dangling image behind."""
     yield
-    client: docker.DockerClient = builder.engine.client
-    containers = [
-        c.name for c in client.containers.list(all=True, ignore_removed=True) if MARKER in str(c.attrs["Config"])
-    ]
-    dangling = [
-        image.short_id
-        for image in client.images.list(filters={"dangling": True})
-        if any(MARKER in (entry.get("CreatedBy") or "") for entry in image.history())
-    ]
-    assert containers == [] and dangling == [], "the build left containers or dangling images"
+    assert marked_leftovers(MARKER) == ([], []), "the build left containers or dangling images"
 
 
 def test_missing_dockerfile(builder: Builder, make_context, leftovers) -> None:  # type: ignore[no-untyped-def]

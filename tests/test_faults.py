@@ -11,22 +11,9 @@ from collections.abc import Callable
 
 import docker
 import pytest
+from conftest import marked_leftovers
 
 BASE = "dockerbuild-offline/base:bookworm"
-
-
-def marked_leftovers(marker: str) -> tuple[list[str], list[str]]:
-    """Containers and dangling images that carry ``marker`` (in their config or history)."""
-    client = docker.from_env()
-    containers = [
-        c.name for c in client.containers.list(all=True, ignore_removed=True) if marker in str(c.attrs["Config"])
-    ]
-    dangling = [
-        image.short_id
-        for image in client.images.list(filters={"dangling": True})
-        if any(marker in (entry.get("CreatedBy") or "") for entry in image.history())
-    ]
-    return containers, dangling
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:

@@ -6,6 +6,7 @@ import uuid
 
 import docker
 import pytest
+from conftest import marked_demo, marked_leftovers
 
 import pytest_dockerbuild
 
@@ -197,28 +198,12 @@ def test_prune_removes_the_projects_images_only(inner: pytest.Pytester, backend:
     assert {image.id for image in labelled(other)} == kept
 
 
-MARKED = """
-FROM diamol/base AS build-stage
-ENV MARKER={marker}
-RUN echo 'Building...' > /build.txt
-
-FROM diamol/base AS test-stage
-ENV MARKER={marker}
-COPY --from=build-stage /build.txt /build.txt
-RUN echo 'Testing...' >> /build.txt && {test_command}
-
-FROM diamol/base
-ENV MARKER={marker}
-COPY --from=test-stage /build.txt /build.txt
-"""
-
-
 @pytest.mark.parametrize("backend", ["classic", "buildkit"])
 def test_a_run_with_failures_leaves_no_container_or_dangling_image(inner: pytest.Pytester, backend: str) -> None:
     marker = uuid.uuid4().hex  # in every stage: what the run leaves behind can be told from other runs'
     for folder, command in (("bad", "exit 5"), ("good", "true")):
         inner.mkdir(folder)
-        (inner.path / folder / "Dockerfile").write_text(MARKED.format(marker=marker, test_command=command))
+        (inner.path / folder / "Dockerfile").write_text(marked_demo(marker, command))
     inner.makepyfile(
         """
         def test_good(dockerbuild):
@@ -229,16 +214,7 @@ def test_a_run_with_failures_leaves_no_container_or_dangling_image(inner: pytest
         """
     )
     inner.runpytest_subprocess(f"--dockerbuild-backend={backend}").assert_outcomes(failed=2)
-    client = docker.from_env()
-
-    def marked(history: list[dict[str, str]]) -> bool:
-        return any(marker in (entry.get("CreatedBy") or "") for entry in history)
-
-    containers = [
-        c.name for c in client.containers.list(all=True, ignore_removed=True) if marker in str(c.attrs["Config"])
-    ]
-    dangling = [i.short_id for i in client.images.list(filters={"dangling": True}) if marked(i.history())]
-    assert containers == [] and dangling == []
+    assert marked_leftovers(marker) == ([], [])
 
 
 def test_buildkit_skips_stages_the_target_does_not_need(builders, make_context) -> None:  # type: ignore[no-untyped-def]
