@@ -18,7 +18,7 @@ import requests
 
 from ._build import Builder, BuildResult
 from ._dockerfile import parse_image_map
-from ._engine import Engine
+from ._engine import LABEL_RUN, Engine
 from ._errors import BuildFailed, DockerbuildError, EngineUnavailable
 from ._image import human_size
 from ._lint import DockerfileFile
@@ -183,7 +183,7 @@ def pytest_report_header(config: pytest.Config) -> str:
         engine = _engine(config)
     except EngineUnavailable as error:
         return f"dockerbuild: no Docker Engine ({error.reason})"
-    return engine.info().header()
+    return f"{engine.info().header()}; run {engine.run_id} (label {LABEL_RUN})"
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import docker
@@ -206,15 +207,23 @@ def test_a_run_with_failures_leaves_no_container_or_dangling_image(inner: pytest
         (inner.path / folder / "Dockerfile").write_text(marked_demo(marker, command))
     inner.makepyfile(
         """
-        def test_good(dockerbuild):
-            assert dockerbuild.build("good").image.read_text("/build.txt") == "nope"
+        def test_good(dockerbuild, dockerbuild_network):
+            good = dockerbuild.build("good")
+            dockerbuild_network.run(good, command=["sleep", "60"], aliases=["good"])
+            assert good.image.read_text("/build.txt") == "nope"
 
         def test_bad(dockerbuild):
             dockerbuild.build("bad")
         """
     )
-    inner.runpytest_subprocess(f"--dockerbuild-backend={backend}").assert_outcomes(failed=2)
+    result = inner.runpytest_subprocess(f"--dockerbuild-backend={backend}")
+    result.assert_outcomes(failed=2)
     assert marked_leftovers(marker) == ([], [])
+    run = re.search(r"; run (\w+) \(label pytest-dockerbuild.run\)", result.stdout.str())
+    assert run is not None
+    by_label = {"label": f"pytest-dockerbuild.run={run.group(1)}"}
+    client = docker.from_env()
+    assert client.containers.list(all=True, filters=by_label) == [] and client.networks.list(filters=by_label) == []
 
 
 def test_buildkit_skips_stages_the_target_does_not_need(builders, make_context) -> None:  # type: ignore[no-untyped-def]
