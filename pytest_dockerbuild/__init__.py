@@ -7,7 +7,9 @@ import pytest
 pytest.register_assert_rewrite("pytest_dockerbuild.assertions")
 
 from ._build import Builder, BuildRequest, BuildResult, StageResult, StepResult  # noqa: E402
+from ._contract_schema import Contract, ContractError, load_contract  # noqa: E402
 from ._dockerfile import Dockerfile, Instruction, Stage  # noqa: E402
+from ._efficiency import Efficiency, EfficiencyRules, SizeBaseline, analyze  # noqa: E402
 from ._engine import Engine, EngineInfo  # noqa: E402
 from ._errors import (  # noqa: E402
     BaseImageMissing,
@@ -58,12 +60,16 @@ __all__ = [
     "ContainerError",
     "ContainerExited",
     "ContainerNotReady",
+    "Contract",
+    "ContractError",
     "DockerbuildError",
     "Dockerfile",
     "DockerfileEmpty",
     "DockerfileError",
     "DockerfileNotFound",
     "DockerfileSyntaxError",
+    "Efficiency",
+    "EfficiencyRules",
     "Engine",
     "EngineInfo",
     "EngineUnavailable",
@@ -85,10 +91,12 @@ __all__ = [
     "RULES",
     "Rule",
     "Runtime",
+    "SizeBaseline",
     "Stage",
     "StageResult",
     "StepResult",
     "UnknownStage",
+    "analyze",
     "assert_cached",
     "assert_no_build_tools",
     "assert_path_absent",
@@ -96,6 +104,7 @@ __all__ = [
     "assert_rebuilt",
     "assert_size_under",
     "check_dockerfile",
+    "load_contract",
     "parse_size",
 ]
 

@@ -15,6 +15,8 @@ the context needed to act on it (which file, which stage, what to do)::
     ├── BaseImageMissing           a FROM image is not in the engine and cannot be pulled
     ├── ImageError                 inspecting an image failed (.image)
     │   └── PathNotFound           (.path)
+    ├── ContractError              a contract file cannot be used (.path, .problems;
+    │                              defined in _contract_schema)
     └── ContainerError             a container failed (.container, .logs)
         ├── ContainerExited        it stopped before it was ready (.exit_code)
         └── ContainerNotReady      not ready by the deadline (.waiting_for, .last_probe)

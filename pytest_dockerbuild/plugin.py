@@ -24,6 +24,9 @@ from ._image import human_size
 from ._lint import DockerfileFile
 from ._runtime import Container, Network, Runtime
 
+# Image contracts (container-structure-test files) bring their own hooks and options.
+pytest_plugins = ["pytest_dockerbuild._contracts"]
+
 BACKEND_CHOICES = ("auto", "classic", "buildkit")
 TRUTHY = {"1", "true", "yes", "y", "on"}
 
@@ -433,7 +436,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             return
     if state.engine is not None:
         try:
-            state.engine.remove_run_resources()
+            state.engine.remove_run_resources(own_only=_worker_id(session.config) is not None)
         except (requests.RequestException, docker.errors.DockerException):
             pass  # the engine went away: the next run sweeps what is left
         state.engine.close()
