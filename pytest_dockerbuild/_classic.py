@@ -121,7 +121,8 @@ def build_classic(builder: Builder, request: BuildRequest, parsed: Dockerfile, k
     from ._build import BuildResult
 
     client = builder.engine.client
-    text = parsed.substituted(request.image_map, stage_labels=builder.stage_labels(request))
+    labels = {**request.labels, **builder.stage_labels(request)}
+    text = parsed.substituted(request.image_map, labels=labels, target=request.target)
     context = tar(
         str(request.context),
         exclude=dockerignore_patterns(request.context),
@@ -138,7 +139,6 @@ def build_classic(builder: Builder, request: BuildRequest, parsed: Dockerfile, k
             dockerfile=DOCKERFILE_NAME,
             target=request.target,
             buildargs=dict(request.build_args),
-            labels=dict(request.labels) or None,
             rm=True,
             forcerm=True,
             pull=False,

@@ -285,13 +285,15 @@ class Dockerfile:
         return images
 
     # -- rewriting -----------------------------------------------------------
-    def substituted(self, image_map: Mapping[str, str], stage_labels: Mapping[str, str] | None = None) -> str:
+    def substituted(
+        self, image_map: Mapping[str, str], labels: Mapping[str, str] | None = None, target: str | None = None
+    ) -> str:
         """The Dockerfile text with FROM images replaced per ``image_map`` (normalized keys).
 
-        FROM lines keep their flags, stage names and line numbers.  With
-        ``stage_labels``, a ``LABEL`` line is appended after the last
-        instruction of every stage (the classic builder commits an image per
-        stage; this marks those images as the plugin's).
+        FROM lines keep their flags, stage names and line numbers.  With ``labels``,
+        one ``LABEL`` line is appended after the last instruction of the ``target``
+        stage (default: the last), so that the built image carries them at the cost
+        of one step (the classic builder's ``labels=`` costs a step per label).
         """
         lines = self.text.splitlines(keepends=True)
         if lines and not lines[-1].endswith("\n"):
@@ -308,12 +310,10 @@ class Dockerfile:
             lines[origin.line - 1] = indent + new + "\n"
             for number in range(origin.line, origin.end_line):  # keep the line count
                 lines[number] = "\n"
-        if stage_labels:
-            label = "LABEL " + " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(stage_labels.items())) + "\n"
-            for stage in reversed(self.stages):
-                last = stage.instructions[-1] if stage.instructions else None
-                if last is not None:
-                    lines.insert(last.end_line, label)
+        if labels:
+            label = "LABEL " + " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(labels.items())) + "\n"
+            last = self.stage(target if target is not None else len(self.stages) - 1).instructions[-1]
+            lines.insert(last.end_line, label)
         return "".join(lines)
 
     def __repr__(self) -> str:

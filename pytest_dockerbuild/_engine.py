@@ -27,6 +27,7 @@ LABEL_MANAGED = "pytest-dockerbuild.managed"  #: "true" on every image, containe
 LABEL_RUN = "pytest-dockerbuild.run"  #: the run id, on containers and networks
 LABEL_OWNER = "pytest-dockerbuild.owner"  #: "<host>:<pid>" of the pytest process, on containers and networks
 LABEL_PROJECT = "pytest-dockerbuild.project"  #: the build context's folder name, on built images
+IMAGE_REPOSITORY = "pytest-dockerbuild"  #: built images are tagged pytest-dockerbuild/<project>:...
 
 
 @dataclass(frozen=True)
@@ -134,12 +135,14 @@ class Engine:
                 removed.append(f"network {network.name}")
         return removed
 
-    def remove_run_resources(self) -> None:
-        """Remove every container and network labelled with this run's id."""
-        run = {"label": f"{LABEL_RUN}={self.run_id}"}
-        for container in self.client.containers.list(all=True, ignore_removed=True, filters=run):
+    def remove_run_resources(self, own_only: bool = False) -> None:
+        """Remove every container and network labelled with this run's id; with ``own_only``
+        (a pytest-xdist worker), only those this process created: the other workers' are
+        still in use, and the controller removes the rest at the end of the run."""
+        labels = [f"{LABEL_RUN}={self.run_id}"] + ([f"{LABEL_OWNER}={self.owner}"] if own_only else [])
+        for container in self.client.containers.list(all=True, ignore_removed=True, filters={"label": labels}):
             self._quietly(container.remove, force=True, v=True)
-        for network in self.client.networks.list(filters=run):
+        for network in self.client.networks.list(filters={"label": labels}):
             self._quietly(network.remove)
 
     def prune(self, project: str | None = None) -> dict[str, int]:
@@ -157,14 +160,21 @@ class Engine:
             for removed in self.sweep():
                 counts["containers" if removed.startswith("container") else "networks"] += 1
         wanted = [f"{LABEL_MANAGED}=true"] + ([f"{LABEL_PROJECT}={project}"] if project else [])
-        # Stage images can be parents of other stage images: remove in passes.
-        remaining = {image.id for image in self.client.images.list(filters={"label": wanted})}
-        while remaining:
-            gone = {i for i in remaining if self._quietly(self.client.images.remove, i, force=True)}
-            counts["images"] += len(gone)
-            if not gone:
-                break
-            remaining -= gone
+        ours = f"{IMAGE_REPOSITORY}/{project}:" if project else f"{IMAGE_REPOSITORY}/"
+        # Built images carry the labels; the classic builder's stage images only a tag. An image
+        # can hold the tags of several projects (same content): remove this project's tags, and
+        # the engine deletes an image with its last tag.
+        images = {image.id: image for image in self.client.images.list(filters={"label": wanted})}
+        for image in self.client.images.list(filters={"reference": f"{IMAGE_REPOSITORY}/{project or '*'}"}):
+            images[image.id] = image
+        for image in images.values():
+            tags = [tag for tag in image.tags if tag.startswith(ours)]
+            for tag in tags:
+                self._quietly(self.client.images.remove, tag)
+            if not tags and not image.tags:
+                self._quietly(self.client.images.remove, image.id)
+        present = {image.id for image in self.client.images.list(all=True)}
+        counts["images"] = sum(1 for image_id in images if image_id not in present)
         return counts
 
     def close(self) -> None:

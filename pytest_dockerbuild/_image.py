@@ -167,7 +167,7 @@ class FileEntry:
         """``ls``-style, e.g. ``-rwxr-xr-x`` or ``drwxrwxrwt``."""
         kind = {"dir": stat.S_IFDIR, "symlink": stat.S_IFLNK, "char": stat.S_IFCHR,
                 "block": stat.S_IFBLK, "fifo": stat.S_IFIFO}.get(self.type, stat.S_IFREG)  # fmt: skip
-        return stat.filemode(kind | self.mode)
+        return stat.filemode(kind | (0o777 if self.type == "symlink" else self.mode))  # as Linux shows links
 
 
 @dataclass(frozen=True)
@@ -197,9 +197,12 @@ class FileTree(Mapping[str, FileEntry]):
         try:
             return self._entries[key]
         except KeyError:
-            parent = posixpath.dirname(key)
-            nearby = sorted(posixpath.basename(p) for p in self._entries if posixpath.dirname(p) == parent and p != "/")
-            raise PathNotFound(self._image, key, nearby) from None
+            raise self._missing(key) from None
+
+    def _missing(self, key: str) -> PathNotFound:
+        parent = posixpath.dirname(key)
+        nearby = sorted(posixpath.basename(p) for p in self._entries if posixpath.dirname(p) == parent and p != "/")
+        return PathNotFound(self._image, key, nearby)
 
     def __contains__(self, path: object) -> bool:
         return isinstance(path, str) and _normalize(path) in self._entries
@@ -220,7 +223,15 @@ class FileTree(Mapping[str, FileEntry]):
         return [self._entries[p] for p in sorted(self._entries) if fnmatch.fnmatchcase(p, pattern)]
 
     def resolve(self, path: str, follow: bool = True) -> FileEntry:
-        """The entry at ``path``, following symlinks (in any folder of the path) when ``follow``."""
+        """The entry at ``path``, following symlinks (in any folder of the path) when ``follow``;
+        :class:`PathNotFound` (naming the entries of its folder) if there is none."""
+        found = self.find(path, follow)
+        if isinstance(found, FileEntry):
+            return found
+        raise self._missing(found)
+
+    def find(self, path: str, follow: bool = True) -> FileEntry | str:
+        """Like :meth:`resolve`, without raising: the entry, or the resolved path that is missing."""
         current = _normalize(path)
         for _ in range(40):
             parts = current.strip("/").split("/") if current != "/" else []
@@ -237,7 +248,7 @@ class FileTree(Mapping[str, FileEntry]):
                     break
                 resolved = candidate
             else:
-                return self[resolved]
+                return self._entries.get(resolved) or resolved
         raise ImageError(self._image, f"too many levels of symbolic links resolving {path!r}")
 
     @property
@@ -378,10 +389,10 @@ class Image:
         for folder in search.split(":"):
             candidate = posixpath.join(folder or "/", name)
             try:
-                entry = self.files.resolve(candidate)
-            except ImageError:
+                entry = self.files.find(candidate)
+            except ImageError:  # a symlink loop
                 continue
-            if entry.is_file and entry.is_executable:
+            if isinstance(entry, FileEntry) and entry.is_file and entry.is_executable:
                 return candidate
         return None
 
@@ -460,36 +471,39 @@ def _normalize(path: str) -> str:
 
 
 def _apply_layer(entries: dict[str, FileEntry], layer: tarfile.TarFile, index: int, base_offset: int) -> LayerContents:
-    """Merge one layer into ``entries``, honouring whiteouts; return what the layer holds."""
+    """Merge one layer into ``entries``, honouring whiteouts; return what the layer holds.
+
+    Whiteouts hide what lower layers hold, never what this layer adds: they are gathered
+    first and applied in one pass over the tree (a walk up each path's folders), then the
+    layer's own entries are added.
+    """
     contents = LayerContents(index, [], [], [])
+    hidden: set[str] = set()  # paths removed with everything below them
+    emptied: set[str] = set()  # folders whose lower contents are hidden (the folder stays)
+    added: dict[str, FileEntry] = {}
     for member in layer:
         path = _normalize(member.name)
         folder, name = posixpath.split(path)
         if name == ".wh..wh..opq":  # opaque folder: lower layers' contents are hidden
             contents.opaque.append(folder)
-            prefix = folder.rstrip("/") + "/"
-            for existing in [p for p in entries if p.startswith(prefix)]:
-                del entries[existing]
+            emptied.add(folder)
             continue
         if name.startswith(".wh."):
-            hidden = posixpath.join(folder, name[4:])
-            contents.whiteouts.append(hidden)
-            prefix = hidden + "/"
-            for existing in [p for p in entries if p == hidden or p.startswith(prefix)]:
-                del entries[existing]
+            contents.whiteouts.append(posixpath.join(folder, name[4:]))
+            hidden.add(posixpath.join(folder, name[4:]))
             continue
         kind = _TYPES.get(member.type, "file")
-        if kind != "dir" and path in entries and entries[path].is_dir:
-            prefix = path + "/"
-            for existing in [p for p in entries if p.startswith(prefix)]:
-                del entries[existing]
+        lower = entries.get(path)
+        if kind != "dir" and lower is not None and lower.is_dir:
+            emptied.add(path)  # a folder replaced by a file: its contents go
         link = member.linkname if kind in ("symlink", "hardlink") else ""
         size, offset = (member.size, base_offset + member.offset_data) if kind == "file" else (0, -1)
         if kind == "hardlink":  # same data as its target, an earlier member of this layer
-            target = entries.get(_normalize(member.linkname))
+            target_path = _normalize(member.linkname)
+            target = added.get(target_path) or entries.get(target_path)
             if target is not None:
                 size, offset = target.size, target._offset
-        entries[path] = FileEntry(
+        added[path] = FileEntry(
             path=path,
             type=kind,
             size=size,
@@ -500,8 +514,24 @@ def _apply_layer(entries: dict[str, FileEntry], layer: tarfile.TarFile, index: i
             layer=index,
             _offset=offset,
         )
-        contents.entries.append(entries[path])
+        contents.entries.append(added[path])
+    if hidden or emptied:
+        for path in [p for p in entries if p != "/" and _is_hidden(p, hidden, emptied)]:
+            del entries[path]
+    entries.update(added)
     return contents
+
+
+def _is_hidden(path: str, hidden: set[str], emptied: set[str]) -> bool:
+    if path in hidden:
+        return True
+    folder = posixpath.dirname(path)
+    while True:
+        if folder in hidden or folder in emptied:
+            return True
+        if folder == "/":
+            return False
+        folder = posixpath.dirname(folder)
 
 
 def _instruction(created_by: str, comment: str) -> str:

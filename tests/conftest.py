@@ -6,47 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-BASE = "dockerbuild-offline/base:bookworm"  # made by scripts/base_images.py
-
-# The three-stage demo with a marker in every stage, so that what a build leaves behind
-# (containers running its steps, images of its steps) can be told from other tests'.
-MARKED_DEMO = """
-FROM diamol/base AS build-stage
-ENV MARKER={marker}
-RUN echo 'Building...' > /build.txt
-
-FROM diamol/base AS test-stage
-ENV MARKER={marker}
-COPY --from=build-stage /build.txt /build.txt
-RUN echo 'Testing...' >> /build.txt && {test_command}
-
-FROM diamol/base
-ENV MARKER={marker}
-COPY --from=test-stage {copied} /build.txt
-CMD ["cat", "/build.txt"]
-"""
-
-
-def marked_demo(marker: str, test_command: str = "true", copied: str = "/build.txt") -> str:
-    return MARKED_DEMO.format(marker=marker, test_command=test_command, copied=copied).lstrip()
-
-
-def marked_leftovers(marker: str) -> tuple[list[str], list[str]]:
-    """Containers and dangling images that carry ``marker`` (in their config or history)."""
-    import docker
-
-    client = docker.from_env()
-    containers = [
-        c.name for c in client.containers.list(all=True, ignore_removed=True) if marker in str(c.attrs["Config"])
-    ]
-    dangling = [
-        image.short_id
-        for image in client.images.list(filters={"dangling": True})
-        if any(marker in (entry.get("CreatedBy") or "") for entry in image.history())
-    ]
-    return containers, dangling
-
+from helpers import BASE
 
 INI = f"""
 [pytest]

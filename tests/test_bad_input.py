@@ -6,7 +6,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import marked_demo, marked_leftovers
+from helpers import marked_demo, marked_leftovers
 
 from pytest_dockerbuild import (
     BaseImageMissing,

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import docker
 import pytest
-from conftest import marked_leftovers
+from helpers import marked_leftovers
 
 BASE = "dockerbuild-offline/base:bookworm"
 
