@@ -245,13 +245,6 @@ def contract_figures(final: str, nonce: str, rounds: int) -> list[str]:
 
 def plugin_contract_figure(final: str, nonce: str, rounds: int) -> str:
     """The same file as pytest-dockerbuild items (``--dockerbuild-image contract=IMAGE``)."""
-    plugin = HERE.parent / "pytest_dockerbuild" / "plugin.py"
-    if not (plugin.parent / "_contracts.py").exists():
-        print("  TODO: pytest_dockerbuild/_contracts.py is missing: the plugin's contract figure is not measured")
-        return "| pytest-dockerbuild | TODO: no contracts module yet | | | | |"
-    wired = "_contracts" in plugin.read_text()
-    # TODO(contracts): until plugin.py loads the contracts module, it is loaded here with -p.
-    load = [] if wired else ["-p", "pytest_dockerbuild._contracts"]
     times, summary = [], "?"
     for _ in range(rounds):
         started = time.perf_counter()
@@ -260,7 +253,6 @@ def plugin_contract_figure(final: str, nonce: str, rounds: int) -> str:
                 *PYTEST,
                 "-p",
                 "no:docker_tools",
-                *load,
                 f"--dockerbuild-image=contract={final}",
                 str(HERE / "contract.cst.yaml"),
             ],
@@ -273,7 +265,7 @@ def plugin_contract_figure(final: str, nonce: str, rounds: int) -> str:
     seconds = statistics.median(times)
     passed = summary.split(" passed")[0].split()[-1] if " passed" in summary else "0"
     failed = summary.split(" failed")[0].split()[-1] if " failed" in summary else "0"
-    note = "" if wired else " (TODO: loaded with `-p pytest_dockerbuild._contracts`, not wired into plugin.py yet)"
+    note = ""
     return (f"| pytest-dockerbuild `*.cst.yaml` items{note} | {int(passed) + int(failed)} | {passed} "
             f"| {seconds:.2f} | {seconds / max(int(passed) + int(failed), 1) * 1000:.0f} ms "
             f"| {remove_containers(nonce)} |")  # fmt: skip
