@@ -391,7 +391,10 @@ def main() -> None:
     options.profile_dir = HERE / "profiles" if options.profile else None
     if options.profile_dir:
         options.profile_dir.mkdir(exist_ok=True)
-    tools = [t for t in TOOLS if not options.only or any(w in t.name for w in options.only.split(","))]
+    words = [w.strip().lower() for w in (options.only or "").split(",") if w.strip()]
+    tools = [t for t in TOOLS if not words or any(w in t.name.lower() for w in words)]
+    if not tools:
+        parser.error(f"--only {options.only!r} names no tool; tools: {', '.join(t.name for t in TOOLS)}")
     for tool in tools:  # a ratio needs its floor
         floor = next(t for t in TOOLS if t.name == tool.floor)
         if floor not in tools:
