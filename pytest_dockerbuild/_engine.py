@@ -47,6 +47,12 @@ def _endpoint() -> str:
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
+def _over_ssh() -> bool:
+    """``DOCKER_HOST=ssh://...``: go through the system's ssh client (its config, keys and
+    agent), as the docker CLI does, rather than the SDK's paramiko (not a dependency)."""
+    return _endpoint().startswith("ssh://")
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -77,18 +83,25 @@ class Engine:
     def connect() -> docker.DockerClient:
         """A docker SDK client for ``DOCKER_HOST`` (or the default socket) that answers a ping."""
         try:
-            client = docker.from_env(timeout=120)
+            client = docker.from_env(timeout=120, use_ssh_client=_over_ssh())
             client.ping()
         except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
             reason = str(error).split("\n")[0]
             if "Connection refused" in reason or "No such file" in reason or "FileNotFoundError" in reason:
                 reason = "nothing is listening there (" + reason + ")"
+            if "paramiko" in reason:
+                reason = "ssh:// needs paramiko: pip install 'pytest-dockerbuild[ssh]'"
             raise EngineUnavailable(_endpoint(), reason) from None
         return client
 
     def connection(self) -> docker.APIClient:
         """A new low-level connection to the same engine (for a stream that may have to be cut)."""
-        return docker.APIClient(**docker.utils.kwargs_from_env(), version=self.client.api.api_version, timeout=None)
+        return docker.APIClient(
+            **docker.utils.kwargs_from_env(),
+            version=self.client.api.api_version,
+            timeout=None,
+            use_ssh_client=_over_ssh(),
+        )
 
     # -- labels ----------------------------------------------------------------
     def labels(self, **extra: str) -> dict[str, str]:

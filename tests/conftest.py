@@ -79,3 +79,49 @@ def engine_proxy():  # type: ignore[no-untyped-def]
     for process in started:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def ssh_engine(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A private sshd on a loopback port in front of the local engine (the docker CLI answers
+    ``docker system dial-stdio`` there): -> (``ssh://root@127.0.0.1:PORT``, a folder to put
+    first on PATH, whose ``ssh`` reaches it with its own config and key). ssh reads its
+    config from the passwd home, not $HOME, so the test wraps the binary instead."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    sshd = shutil.which("sshd") or "/usr/sbin/sshd"
+    if not Path(sshd).exists():
+        pytest.fail("sshd is missing: scripts/setup installs Debian's openssh-server")
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    key, host_key = home / ".ssh" / "id_ed25519", tmp_path / "host_key"
+    for path in (key, host_key):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nAuthorizedKeysFile {key}.pub\n"
+        f"PermitRootLogin prohibit-password\nPasswordAuthentication no\nStrictModes no\nUsePAM no\n"
+        f"PidFile {tmp_path}/sshd.pid\n"
+    )
+    (home / ".ssh" / "config").write_text(
+        f"Host 127.0.0.1\n  IdentityFile {key}\n  StrictHostKeyChecking no\n"
+        "  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
+    )
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation folder
+    server = subprocess.Popen([sshd, "-D", "-e", "-f", str(tmp_path / "sshd_config")], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+        assert server.poll() is None and time.monotonic() < deadline, "sshd did not start"
+        time.sleep(0.1)
+    wrapper = home / "bin" / "ssh"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\nexec {shutil.which("ssh")} -F {home / ".ssh" / "config"} "$@"\n')
+    wrapper.chmod(0o755)
+    yield f"ssh://root@127.0.0.1:{port}", wrapper.parent
+    server.terminate()
+    server.wait(timeout=10)

@@ -3,6 +3,7 @@ checks go to the engine's host, not to localhost."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 
@@ -51,3 +52,30 @@ def test_an_engine_over_tcp(inner: pytest.Pytester, engine_proxy, monkeypatch, w
     result = inner.runpytest_subprocess(f"--dockerbuild-backend={backend}")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["dockerbuild: Docker Engine *"])
+
+
+@pytest.mark.parametrize("backend", ["classic", "buildkit"])
+def test_an_engine_over_ssh(inner: pytest.Pytester, ssh_engine, monkeypatch, backend: str) -> None:  # type: ignore[no-untyped-def]
+    docker_host, ssh_wrapper = ssh_engine
+    monkeypatch.setenv("DOCKER_HOST", docker_host)
+    monkeypatch.setenv("PATH", f"{ssh_wrapper}:{os.environ['PATH']}")  # an ssh with the test's config and key
+    inner.mkdir("web")
+    (inner.path / "web" / "Dockerfile").write_text(
+        "FROM diamol/base\n"
+        "RUN mkdir /www && echo over-ssh > /www/index.html\n"
+        'CMD ["httpd", "-f", "-p", "80", "-h", "/www"]\n'
+    )
+    inner.makepyfile(
+        """
+        from pytest_dockerbuild import HttpReady
+
+        def test_build_and_reach(dockerbuild, dockerbuild_network):
+            web = dockerbuild.build("web", reuse=False)
+            assert web.image.read_text("/www/index.html") == "over-ssh\\n"
+            server = dockerbuild_network.run(web, ports=[80], wait=HttpReady("/index.html"))
+            assert server.url("/").startswith("http://127.0.0.1:")
+            assert server.http.get("/index.html").text == "over-ssh\\n"
+        """
+    )
+    result = inner.runpytest_subprocess(f"--dockerbuild-backend={backend}")
+    result.assert_outcomes(passed=1)
