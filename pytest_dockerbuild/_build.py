@@ -423,6 +423,7 @@ class Builder:
     def _build_once(
         self, request: BuildRequest, parsed: Dockerfile, key: str, reuse: bool
     ) -> BuildResult | DockerbuildError:
+        record = self.engine.failure_records() / f"{self.project(request)}--{key}.pickle"
         if reuse:
             try:
                 previous = self.engine.client.api.inspect_image(self.key_tag(request, key))
@@ -432,6 +433,10 @@ class Builder:
                 result = self._reused(request, parsed, key, previous["Id"])
                 self.results.append(result)
                 return result
+            failed = _read_failure(record)
+            if failed is not None:
+                self.failures.append(failed)
+                return failed
         try:
             if request.backend == "buildkit":
                 from ._buildkit import build_buildkit as run
@@ -441,7 +446,9 @@ class Builder:
         except DockerbuildError as error:
             if isinstance(error, BuildFailed):
                 self.failures.append(error)
+                _write_failure(record, error)
             return error
+        record.unlink(missing_ok=True)
         self.results.append(result)
         return result
 
@@ -515,6 +522,30 @@ class Builder:
             target=request.target,
             backend=request.backend,
         )
+
+
+def _read_failure(record: Path) -> BuildFailed | None:
+    """A failure an earlier run recorded for the same content key, marked as reused."""
+    try:
+        failure = pickle.loads(record.read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
+        return None
+    if not isinstance(failure, BuildFailed):
+        return None
+    failure.reused = True
+    failure.args = (f"{failure.args[0]}\n(recorded by an earlier run for the same content; "
+                    "--dockerbuild-rebuild or reuse=False builds again)",)  # fmt: skip
+    return failure
+
+
+def _write_failure(record: Path, failure: BuildFailed) -> None:
+    try:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        partial = record.with_suffix(f".{os.getpid()}.partial")
+        partial.write_bytes(pickle.dumps(failure))
+        partial.replace(record)
+    except OSError:
+        pass  # a read-only home: failures are simply not remembered
 
 
 def _dockerfile_path(context: Path, dockerfile: str | os.PathLike[str] | None) -> Path:

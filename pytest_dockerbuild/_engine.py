@@ -3,6 +3,7 @@ creates, and the clean-up of what earlier, killed runs left behind."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -186,9 +187,19 @@ class Engine:
                 self._quietly(self.client.images.remove, tag)
             if not tags and not image.tags:
                 self._quietly(self.client.images.remove, image.id)
+        records = self.failure_records()
+        for record in records.glob(f"{project}--*.pickle" if project else "*.pickle"):
+            record.unlink(missing_ok=True)
         present = {image.id for image in self.client.images.list(all=True)}
         counts["images"] = sum(1 for image_id in images if image_id not in present)
         return counts
+
+    @staticmethod
+    def failure_records() -> Path:
+        """Where builds that failed are recorded by content key, so that a later run reuses
+        the failure as it reuses an image (``$XDG_CACHE_HOME/pytest-dockerbuild/failures``)."""
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        return cache / "pytest-dockerbuild" / "failures"
 
     def close(self) -> None:
         shutil.rmtree(self._cache_dir, ignore_errors=True)
@@ -205,8 +216,10 @@ class Engine:
         return True
 
 
+@functools.lru_cache(maxsize=1)
 def buildx_version() -> str | None:
-    """The version of the ``docker buildx`` CLI plugin, or None if it is absent or broken."""
+    """The version of the ``docker buildx`` CLI plugin, or None if it is absent or broken
+    (asked once per process)."""
     docker_cli = shutil.which("docker")
     if docker_cli is None:
         return None

@@ -177,6 +177,8 @@ class BuildFailed(DockerbuildError):
         self.target = target
         #: "classic" or "buildkit"
         self.backend = backend
+        #: True when an earlier run recorded this failure for the same content (not rebuilt)
+        self.reused = False
         super().__init__(self._message(tail))
 
     @property

@@ -272,3 +272,22 @@ def test_lint_from_a_test(dockerbuild, make_context) -> None:  # type: ignore[no
     findings = dockerbuild.lint(context, ignore=["DL3006"])
     assert [(f.rule, f.line) for f in findings] == [("DB002", 1)]
     assert "diamol/base" in findings[0].message
+
+
+def test_a_failure_is_recorded_and_reused_by_the_next_run(inner: pytest.Pytester) -> None:
+    write_demo(inner, f"echo {uuid.uuid4().hex} && exit 6")
+    inner.makepyfile(
+        """
+        def test_fails(dockerbuild):
+            failure = dockerbuild.expect_failure("app", stage="test-stage", exit_code=6)
+            print("REUSED" if failure.reused else "BUILT")
+        """
+    )
+    first = inner.runpytest_subprocess("-s")
+    first.assert_outcomes(passed=1)
+    first.stdout.fnmatch_lines(["*BUILT*"])
+    again = inner.runpytest_subprocess("-s")
+    again.assert_outcomes(passed=1)
+    again.stdout.fnmatch_lines(["*REUSED*"])
+    rebuilt = inner.runpytest_subprocess("-s", "--dockerbuild-rebuild")
+    rebuilt.stdout.fnmatch_lines(["*BUILT*"])
