@@ -277,12 +277,18 @@ class Dockerfile:
         return [s for s in self.stages if s.index in seen]
 
     def external_images(self, target: str | int | None = None) -> dict[str, list[Stage]]:
-        """FROM images (not stages, not scratch) of the stages ``target`` reaches."""
+        """Images (not stages, not scratch) the stages ``target`` reaches build FROM or copy from."""
         images: dict[str, list[Stage]] = {}
         for stage in self.reachable(target):
             if stage.is_external_base:
                 images.setdefault(stage.base, []).append(stage)
+            for image in self.copied_images(stage):
+                images.setdefault(image, []).append(stage)
         return images
+
+    def copied_images(self, stage: Stage) -> list[str]:
+        """The images (not earlier stages) a stage's ``COPY --from`` / ``RUN --mount=from=`` name."""
+        return [s for s in stage.copies_from if self.resolve_source(s, stage.index) is None and not s.isdigit()]
 
     # -- rewriting -----------------------------------------------------------
     def substituted(
@@ -310,6 +316,16 @@ class Dockerfile:
             lines[origin.line - 1] = indent + new + "\n"
             for number in range(origin.line, origin.end_line):  # keep the line count
                 lines[number] = "\n"
+        for stage in self.stages:  # COPY --from=<image> reaches an image too
+            for image in self.copied_images(stage):
+                replacement = image_map.get(normalize_image(image))
+                if replacement is None:
+                    continue
+                for instruction in stage.instructions[1:]:
+                    for number in range(instruction.line - 1, instruction.end_line):
+                        lines[number] = re.sub(
+                            rf"(--from=|from=){re.escape(image)}(?=[\s,]|$)", rf"\g<1>{replacement}", lines[number]
+                        )
         if labels:
             label = "LABEL " + " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(labels.items())) + "\n"
             last = self.stage(target if target is not None else len(self.stages) - 1).instructions[-1]

@@ -543,3 +543,17 @@ def test_syntax_error_names_the_loaded_file(tmp_path: Path) -> None:
         Dockerfile.load(path)
     assert error.value.dockerfile == path
     assert str(error.value) == f"Dockerfile syntax error at {path}:2: COPY needs a source and a destination"
+
+
+def test_substituted_maps_images_named_by_copy_from_and_mounts() -> None:
+    text = (
+        "FROM diamol/base AS a\nRUN true\nFROM diamol/base\n"
+        "COPY --from=diamol/node /usr/bin/node /node\nCOPY --from=a /x /x\n"
+        "RUN --mount=type=bind,from=diamol/node,target=/n true\n"
+    )
+    dockerfile = Dockerfile(PATH, text)
+    lines = dockerfile.substituted({"diamol/node:latest": "local/node:2", **MAP}).splitlines()
+    assert lines[3] == "COPY --from=local/node:2 /usr/bin/node /node"
+    assert lines[4] == "COPY --from=a /x /x"
+    assert lines[5] == "RUN --mount=type=bind,from=local/node:2,target=/n true"
+    assert sorted(dockerfile.external_images()) == ["diamol/base", "diamol/node"]

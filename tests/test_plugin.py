@@ -291,3 +291,10 @@ def test_a_failure_is_recorded_and_reused_by_the_next_run(inner: pytest.Pytester
     again.stdout.fnmatch_lines(["*REUSED*"])
     rebuilt = inner.runpytest_subprocess("-s", "--dockerbuild-rebuild")
     rebuilt.stdout.fnmatch_lines(["*BUILT*"])
+
+
+@pytest.mark.parametrize("backend", ["classic", "buildkit"])
+def test_copy_from_an_image_is_substituted_too(builders, make_context, backend: str) -> None:  # type: ignore[no-untyped-def]
+    context = make_context("FROM scratch\nCOPY --from=diamol/base /bin/busybox /busybox\n")
+    result = builders[backend].build(context)
+    assert result.image.file("/busybox").size > 1_000_000

@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from pytest_dockerbuild import Builder, assert_cached, assert_rebuilt
 
-HERE = Path(__file__).parent
 DEPENDENCIES = ["COPY package.json package-lock.json", "RUN npm install"]
 
 
-@pytest.fixture
-def context(tmp_path: Path) -> Path:
-    copy = tmp_path / HERE.name
-    shutil.copytree(HERE, copy, ignore=shutil.ignore_patterns("node_modules", "__pycache__", "*.py"))
-    return copy
-
-
 @pytest.mark.parametrize("backend", ["classic", "buildkit"])
-def test_changing_source_reuses_the_npm_layer(dockerbuild: Builder, context: Path, backend: str) -> None:
+def test_changing_source_reuses_the_npm_layer(
+    dockerbuild: Builder, project_copy: Callable[[str], Path], backend: str
+) -> None:
+    context = project_copy("access-log")
     dockerbuild.build(context, backend=backend, reuse=False)
     server = context / "src/server.js"
     server.write_text(server.read_text() + f"\n// a source change {uuid.uuid4()}\n")
@@ -35,7 +30,10 @@ def test_changing_source_reuses_the_npm_layer(dockerbuild: Builder, context: Pat
 
 
 @pytest.mark.parametrize("backend", ["classic", "buildkit"])
-def test_changing_the_manifest_invalidates_the_npm_layer(dockerbuild: Builder, context: Path, backend: str) -> None:
+def test_changing_the_manifest_invalidates_the_npm_layer(
+    dockerbuild: Builder, project_copy: Callable[[str], Path], backend: str
+) -> None:
+    context = project_copy("access-log")
     dockerbuild.build(context, backend=backend, reuse=False)
     manifest = context / "package.json"
     package = json.loads(manifest.read_text())

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from pytest_dockerbuild import Builder, assert_cached, assert_rebuilt
 
-HERE = Path(__file__).parent
 DEPENDENCIES = ["COPY pom.xml", r"RUN mvn -B package && rm -rf target"]
 
 
-@pytest.fixture
-def context(tmp_path: Path) -> Path:
-    """A copy of this project that the test may edit (same folder name, so the same labels)."""
-    copy = tmp_path / HERE.name
-    shutil.copytree(HERE, copy, ignore=shutil.ignore_patterns("target", "__pycache__", "*.py"))
-    return copy
-
-
 @pytest.mark.parametrize("backend", ["classic", "buildkit"])
-def test_changing_source_reuses_the_dependency_layer(dockerbuild: Builder, context: Path, backend: str) -> None:
+def test_changing_source_reuses_the_dependency_layer(
+    dockerbuild: Builder, project_copy: Callable[[str], Path], backend: str
+) -> None:
+    context = project_copy("image-of-the-day")
     dockerbuild.build(context, target="builder", backend=backend, reuse=False)
     source = context / "src/main/java/iotd/ImageOfTheDayServer.java"
     source.write_text(source.read_text() + f"\n// a source change {uuid.uuid4()}\n")
@@ -34,7 +28,10 @@ def test_changing_source_reuses_the_dependency_layer(dockerbuild: Builder, conte
 
 
 @pytest.mark.parametrize("backend", ["classic", "buildkit"])
-def test_changing_the_pom_invalidates_the_dependency_layer(dockerbuild: Builder, context: Path, backend: str) -> None:
+def test_changing_the_pom_invalidates_the_dependency_layer(
+    dockerbuild: Builder, project_copy: Callable[[str], Path], backend: str
+) -> None:
+    context = project_copy("image-of-the-day")
     dockerbuild.build(context, target="builder", backend=backend, reuse=False)
     pom = context / "pom.xml"
     pom.write_text(pom.read_text().replace("</project>", f"  <!-- a manifest change {uuid.uuid4()} -->\n</project>"))
