@@ -29,7 +29,7 @@ from filelock import FileLock
 
 from ._dockerfile import Dockerfile, normalize_image
 from ._engine import LABEL_MANAGED, LABEL_PROJECT
-from ._errors import BuildFailed, DockerbuildError
+from ._errors import BuildFailed, DockerbuildError, DockerfileNotFound
 from ._image import Image, human_size
 
 if TYPE_CHECKING:
@@ -96,6 +96,15 @@ class StageResult:
     image_id: str | None = None  #: the stage's image, where the backend keeps one (classic)
 
     @property
+    def cache_hits(self) -> int:
+        return sum(1 for s in self.steps if s.cached)
+
+    @property
+    def cacheable_steps(self) -> int:
+        """Steps that can come from the cache (FROM lines cannot)."""
+        return sum(1 for s in self.steps if s.cached is not None)
+
+    @property
     def cached(self) -> bool:
         """True if every cacheable step of the stage came from the layer cache."""
         return self.built and all(s.cached for s in self.steps if s.cached is not None)
@@ -154,11 +163,11 @@ class BuildResult:
 
     @property
     def cache_hits(self) -> int:
-        return sum(1 for s in self.steps if s.cached)
+        return sum(stage.cache_hits for stage in self.stages)
 
     @property
     def cacheable_steps(self) -> int:
-        return sum(1 for s in self.steps if s.cached is not None)
+        return sum(stage.cacheable_steps for stage in self.stages)
 
     @property
     def cache_ratio(self) -> float:
@@ -206,7 +215,6 @@ class Builder:
         self.results: list[BuildResult] = []  #: every build of the session, in order
         self.failures: list[BuildFailed] = []
         self._cache: dict[str, BuildResult | DockerbuildError] = {}
-        self._buildkit: bool | None = None  # does buildx work here? (asked once)
         self._listeners: list[Callable[[BuildResult | DockerbuildError], None]] = []
 
     # -- public ----------------------------------------------------------------
@@ -346,14 +354,13 @@ class Builder:
             raise ValueError(f"unknown backend {choice!r}; use one of {', '.join(BACKENDS)} or 'auto'")
         if choice == "classic":
             return choice
-        if self._buildkit is None:
-            from ._buildkit import buildx_supports_rawjson
-            from ._engine import buildx_version
+        from ._buildkit import buildx_supports_rawjson
+        from ._engine import buildx_version  # asked once per process
 
-            self._buildkit = buildx_supports_rawjson(buildx_version())
+        buildkit = buildx_supports_rawjson(buildx_version())
         if choice == "auto":
-            return "buildkit" if self._buildkit else "classic"
-        if not self._buildkit:
+            return "buildkit" if buildkit else "classic"
+        if not buildkit:
             raise DockerbuildError(
                 "the BuildKit backend needs the docker buildx CLI plugin, version 0.12 or later "
                 "(`docker buildx version`); install it (scripts/install_buildx) or use the classic backend"
@@ -566,8 +573,6 @@ def context_digest(context: Path, dockerfile: Path) -> str:
     """A hash of the files the build context sends (``.dockerignore`` honoured):
     paths, types, permission bits and contents; not timestamps."""
     if not context.is_dir():
-        from ._errors import DockerfileNotFound
-
         raise DockerfileNotFound(dockerfile, context)
     try:
         relative_dockerfile = str(dockerfile.relative_to(context))

@@ -19,7 +19,7 @@ from docker.utils import parse_repository_tag
 from docker.utils.build import tar
 
 from ._build import StageResult, StepResult, dockerignore_patterns
-from ._errors import BaseImageMissing, DockerfileSyntaxError, UnknownStage
+from ._errors import BaseImageMissing, BuildFailed, DockerfileSyntaxError, UnknownStage
 
 if TYPE_CHECKING:
     from ._build import Builder, BuildRequest, BuildResult
@@ -282,6 +282,4 @@ def _request_error(request: BuildRequest, parsed: Dockerfile, error: docker.erro
         return DockerfileSyntaxError(request.dockerfile, int(parse.group(1)), parse.group(2))
     if "target" in message and request.target:
         return UnknownStage(request.dockerfile, request.target, parsed.stage_refs)
-    from ._errors import BuildFailed
-
     return BuildFailed(dockerfile=request.dockerfile, reason=message, target=request.target, backend="classic")

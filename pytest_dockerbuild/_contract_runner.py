@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -100,11 +98,6 @@ class CommandRunner:
         self.stats = {"exec": 0, "containers": 0, "replaced": 0}
 
     # containers
-    def _name(self, hint: str) -> str:
-        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        slug = re.sub(r"[^a-zA-Z0-9_.-]+", "-", hint).strip("-.")[:40] or "contract"
-        return f"pytest-dockerbuild-{self.engine.run_id}-{worker}-contract-{slug}-{uuid.uuid4().hex[:6]}"
-
     def _create(self, image: str, command: list[str], env: Mapping[str, str], keepalive: bool) -> str:
         options = self.contract.run_options
         host_config = self.api.create_host_config(
@@ -118,7 +111,7 @@ class CommandRunner:
             entrypoint=[],
             environment=[f"{k}={v}" for k, v in env.items()],
             labels=self.engine.labels(),
-            name=self._name(default_name(self.contract.path)),
+            name=self.engine.resource_name(f"contract-{default_name(self.contract.path)}"),
             user=options.user or None,
             tty=options.allocate_tty,
             stdin_open=keepalive,

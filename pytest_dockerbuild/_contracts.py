@@ -98,7 +98,7 @@ from ._contract_schema import (
     load_contract,
 )
 from ._efficiency import EfficiencyRules, SizeBaseline, analyze, layer_count, parse_tolerance
-from ._errors import DockerbuildError, EngineUnavailable
+from ._errors import DockerbuildError
 from ._image import Image, human_size
 
 if TYPE_CHECKING:
@@ -267,14 +267,9 @@ class ContractFile(pytest.File):
         """The contract's image: --dockerbuild-image, x-dockerbuild image, or its build."""
         if self._image is not None:
             return self._image
-        from .plugin import _builder, _engine, _options
+        from .plugin import _builder, engine_or_skip
 
-        try:
-            engine = _engine(self.config)
-        except EngineUnavailable as error:
-            if _options(self.config).require_engine:
-                pytest.fail(str(error), pytrace=False)
-            pytest.skip(str(error))
+        engine = engine_or_skip(self.config)
         extension = self.contract.extension
         given = self.config.stash[STATE].images.get(extension.name)
         if given is not None:

@@ -4,12 +4,15 @@ creates, and the clean-up of what earlier, killed runs left behind."""
 from __future__ import annotations
 
 import functools
+import itertools
 import os
+import re
 import shutil
 import socket
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,14 +47,14 @@ class EngineInfo:
         return f"dockerbuild: Docker Engine {self.engine_version}, API {self.api_version}, {builder}"
 
 
-def _endpoint() -> str:
+def endpoint() -> str:
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
 def _over_ssh() -> bool:
     """``DOCKER_HOST=ssh://...``: go through the system's ssh client (its config, keys and
     agent), as the docker CLI does, rather than the SDK's paramiko (not a dependency)."""
-    return _endpoint().startswith("ssh://")
+    return endpoint().startswith("ssh://")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -71,12 +74,17 @@ class Engine:
     folder where exported image archives are cached.
     """
 
-    def __init__(self, client: docker.DockerClient | None = None, run_id: str | None = None) -> None:
+    def __init__(
+        self, client: docker.DockerClient | None = None, run_id: str | None = None, worker: str = "main"
+    ) -> None:
         if client is None:
             client = self.connect()
         self.client = client
         self.run_id = run_id or uuid.uuid4().hex[:12]
+        #: the pytest-xdist worker (``gw0``...) or ``main``: part of every container and network name
+        self.worker = worker
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self._counter = itertools.count(1)
         self._cache_dir = Path(tempfile.mkdtemp(prefix="pytest-dockerbuild-"))
         self._images: dict[str, Image] = {}
 
@@ -92,7 +100,7 @@ class Engine:
                 reason = "nothing is listening there (" + reason + ")"
             if "paramiko" in reason:
                 reason = "ssh:// needs paramiko: pip install 'pytest-dockerbuild[ssh]'"
-            raise EngineUnavailable(_endpoint(), reason) from None
+            raise EngineUnavailable(endpoint(), reason) from None
         return client
 
     def connection(self) -> docker.APIClient:
@@ -104,10 +112,15 @@ class Engine:
             use_ssh_client=_over_ssh(),
         )
 
-    # -- labels ----------------------------------------------------------------
+    # -- names and labels ----------------------------------------------------------
     def labels(self, **extra: str) -> dict[str, str]:
         """Labels for a container or network of this run."""
         return {LABEL_MANAGED: "true", LABEL_RUN: self.run_id, LABEL_OWNER: self.owner, **extra}
+
+    def resource_name(self, hint: str) -> str:
+        """``pytest-dockerbuild-<run>-<worker>-<hint>-<n>``: unique per run, worker and process."""
+        slug = re.sub(r"[^a-zA-Z0-9_.-]+", "-", hint).strip("-.")[:40] or "x"
+        return f"pytest-dockerbuild-{self.run_id}-{self.worker}-{slug}-{next(self._counter)}"
 
     # -- images ------------------------------------------------------------------
     def image(self, reference: str) -> Image:
@@ -128,7 +141,6 @@ class Engine:
     def sweep(self) -> list[str]:
         """Remove containers and networks left by runs on this host whose pytest
         process no longer exists (killed, or interrupted hard).  Returns what was removed."""
-        removed: list[str] = []
         host = socket.gethostname()
 
         def stale(labels: dict[str, str]) -> bool:
@@ -137,42 +149,33 @@ class Engine:
                 return False
             return not _pid_alive(int(pid))
 
-        for container in self.client.containers.list(
-            all=True, ignore_removed=True, filters={"label": f"{LABEL_MANAGED}=true"}
-        ):
-            if stale(container.labels):
-                self._quietly(container.remove, force=True, v=True)
-                removed.append(f"container {container.name}")
-        for network in self.client.networks.list(filters={"label": f"{LABEL_MANAGED}=true"}):
-            if stale(network.attrs.get("Labels") or {}):
-                self._quietly(network.remove)
-                removed.append(f"network {network.name}")
-        return removed
+        return self._remove_labelled([f"{LABEL_MANAGED}=true"], stale)
 
     def remove_run_resources(self, own_only: bool = False) -> None:
         """Remove every container and network labelled with this run's id; with ``own_only``
         (a pytest-xdist worker), only those this process created: the other workers' are
         still in use, and the controller removes the rest at the end of the run."""
-        labels = [f"{LABEL_RUN}={self.run_id}"] + ([f"{LABEL_OWNER}={self.owner}"] if own_only else [])
+        self._remove_labelled([f"{LABEL_RUN}={self.run_id}"] + ([f"{LABEL_OWNER}={self.owner}"] if own_only else []))
+
+    def _remove_labelled(self, labels: list[str], select: Callable[[dict[str, str]], bool] | None = None) -> list[str]:
+        """Remove the containers, then the networks, with all of ``labels`` (and whose labels
+        ``select`` accepts); returns what was removed."""
+        removed: list[str] = []
         for container in self.client.containers.list(all=True, ignore_removed=True, filters={"label": labels}):
-            self._quietly(container.remove, force=True, v=True)
+            if (select is None or select(container.labels)) and self._quietly(container.remove, force=True, v=True):
+                removed.append(f"container {container.name}")
         for network in self.client.networks.list(filters={"label": labels}):
-            self._quietly(network.remove)
+            if (select is None or select(network.attrs.get("Labels") or {})) and self._quietly(network.remove):
+                removed.append(f"network {network.name}")
+        return removed
 
     def prune(self, project: str | None = None) -> dict[str, int]:
         """Remove what the plugin made: every labelled container, network and built image;
         with ``project``, only the images built from context folders of that name (and
         the containers and networks of dead runs)."""
-        managed = {"label": f"{LABEL_MANAGED}=true"}
         counts = {"containers": 0, "networks": 0, "images": 0}
-        if project is None:
-            for container in self.client.containers.list(all=True, ignore_removed=True, filters=managed):
-                counts["containers"] += self._quietly(container.remove, force=True, v=True)
-            for network in self.client.networks.list(filters=managed):
-                counts["networks"] += self._quietly(network.remove)
-        else:
-            for removed in self.sweep():
-                counts["containers" if removed.startswith("container") else "networks"] += 1
+        for removed in self._remove_labelled([f"{LABEL_MANAGED}=true"]) if project is None else self.sweep():
+            counts["containers" if removed.startswith("container") else "networks"] += 1
         wanted = [f"{LABEL_MANAGED}=true"] + ([f"{LABEL_PROJECT}={project}"] if project else [])
         ours = f"{IMAGE_REPOSITORY}/{project}:" if project else f"{IMAGE_REPOSITORY}/"
         # Built images carry the labels; the classic builder's stage images only a tag. An image

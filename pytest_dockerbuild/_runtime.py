@@ -10,7 +10,6 @@ testcontainers' wait strategies can be passed to :meth:`Container.wait`, since
 from __future__ import annotations
 
 import ipaddress
-import itertools
 import os
 import re
 import time
@@ -335,27 +334,26 @@ class Network:
 class Runtime:
     """Creates the networks and containers of a run, named and labelled per run and worker."""
 
-    def __init__(self, engine: Engine, worker: str | None = None, publish_address: str | None = None) -> None:
+    def __init__(self, engine: Engine, publish_address: str | None = None) -> None:
         self.engine = engine
-        self.worker = worker or "main"
         self.host = engine_host()
         self.publish_address = publish_address or ("127.0.0.1" if _is_loopback(self.host) else "0.0.0.0")
-        self._counter = itertools.count(1)
         self.containers: list[Container] = []  #: every container started, in order
         self._listeners: list[Callable[[Container], None]] = []
 
     def add_listener(self, listener: Callable[[Container], None]) -> None:
         self._listeners.append(listener)
 
-    def _name(self, hint: str) -> str:
-        slug = re.sub(r"[^a-zA-Z0-9_.-]+", "-", hint).strip("-.") or "x"
-        return f"pytest-dockerbuild-{self.engine.run_id}-{self.worker}-{slug}-{next(self._counter)}"
+    @property
+    def worker(self) -> str:
+        """The pytest-xdist worker (or ``main``) its names carry."""
+        return self.engine.worker
 
     def network(self, hint: str = "net") -> Network:
         """A new user-defined bridge network (``with runtime.network() as net: ...``)."""
         try:
             wrapped = self.engine.client.networks.create(
-                self._name(hint), driver="bridge", labels=self.engine.labels(), check_duplicate=True
+                self.engine.resource_name(hint), driver="bridge", labels=self.engine.labels(), check_duplicate=True
             )
         except docker.errors.APIError as error:
             raise DockerbuildError(f"cannot create network for {hint!r}: {error.explanation}") from None
@@ -379,7 +377,7 @@ class Runtime:
         alias_list = list(aliases)
         hint = name or (alias_list[0] if alias_list else reference.split("/")[-1].split(":")[0])
         create: dict[str, Any] = {
-            "name": self._name(hint),
+            "name": self.engine.resource_name(hint),
             "environment": dict(env or {}),
             "ports": {f"{port}/tcp": (self.publish_address, None) for port in ports},
             "labels": self.engine.labels(),

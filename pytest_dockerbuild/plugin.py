@@ -18,7 +18,7 @@ import requests
 
 from ._build import Builder, BuildResult
 from ._dockerfile import parse_image_map
-from ._engine import LABEL_RUN, Engine
+from ._engine import LABEL_RUN, Engine, endpoint
 from ._errors import BuildFailed, DockerbuildError, EngineUnavailable
 from ._image import human_size
 from ._lint import DockerfileFile
@@ -206,7 +206,7 @@ def _engine(config: pytest.Config) -> Engine:
         if state.engine_error is not None:
             raise state.engine_error
         try:
-            state.engine = Engine(run_id=state.run_id)
+            state.engine = Engine(run_id=state.run_id, worker=_worker_id(config) or "main")
         except EngineUnavailable as error:
             state.engine_error = error
             raise
@@ -241,7 +241,7 @@ def _worker_id(config: pytest.Config) -> str | None:
 def _runtime(config: pytest.Config) -> Runtime:
     state = config.stash[STATE]
     if state.runtime is None:
-        state.runtime = Runtime(_engine(config), worker=_worker_id(config) or "main")
+        state.runtime = Runtime(_engine(config))
         state.runtime.add_listener(lambda container: _record_container(state, container))
     return state.runtime
 
@@ -266,10 +266,15 @@ def dockerbuild_engine(pytestconfig: pytest.Config) -> Engine:
     Skips the test when no engine answers, or fails it when ``CI`` is set or
     ``dockerbuild_require_engine = true``.
     """
+    return engine_or_skip(pytestconfig)
+
+
+def engine_or_skip(config: pytest.Config) -> Engine:
+    """The engine; without one, skip the test, or fail it when an engine is required (CI)."""
     try:
-        return _engine(pytestconfig)
+        return _engine(config)
     except EngineUnavailable as error:
-        if _options(pytestconfig).require_engine:
+        if _options(config).require_engine:
             pytest.fail(str(error), pytrace=False)
         pytest.skip(str(error))
 
@@ -367,7 +372,7 @@ def _engine_went_away(config: pytest.Config, error: BaseException) -> bool:
         state.engine.client.ping()
     except (requests.RequestException, docker.errors.DockerException) as lost:
         reason = str(lost).splitlines()[0][:300]
-        state.engine_error = EngineUnavailable(os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"), reason)
+        state.engine_error = EngineUnavailable(endpoint(), reason)
         return True
     return False
 
@@ -415,11 +420,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         )
         for stage in result.stages:
             if stage.steps and config.option.verbose > 0:
-                hits = sum(1 for step in stage.steps if step.cached)
-                total = sum(1 for step in stage.steps if step.cached is not None)
-                terminalreporter.write_line(
-                    f"{'':8} {'':>10} {stage.seconds:7.1f} s {f'{hits}/{total}':>8}    stage {stage.ref}"
-                )
+                cached = f"{stage.cache_hits}/{stage.cacheable_steps}"
+                terminalreporter.write_line(f"{'':8} {'':>10} {stage.seconds:7.1f} s {cached:>8}    stage {stage.ref}")
     for failure in builder.failures:
         terminalreporter.write_line(f"{failure.backend:8} {'FAILED':>10} {'':>9} {'':>8}  {failure.dockerfile}"
                                     f" (stage {failure.stage!r}, step {failure.step})")  # fmt: skip

