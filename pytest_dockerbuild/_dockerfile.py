@@ -3,6 +3,10 @@
 Parsing is dockerfile-parse's; this module adds the multi-stage view a test needs
 (which stages exist, what each copies from, which a target reaches) and rewrites
 FROM lines to substitute base images.  It knows nothing of the engine.
+
+A file is read as Docker reads it (:func:`decode_dockerfile`): a leading UTF-8 BOM is
+dropped and every byte that is not part of valid UTF-8 becomes U+FFFD, so the text
+parsed here and sent to the engine is the text the engine itself would parse.
 """
 
 from __future__ import annotations
@@ -17,17 +21,27 @@ from pathlib import Path
 
 from dockerfile_parse import DockerfileParser
 
-from ._errors import DockerfileEmpty, DockerfileNotFound, DockerfileSyntaxError, UnknownStage
+from ._errors import DockerfileEmpty, DockerfileError, DockerfileNotFound, DockerfileSyntaxError, UnknownStage
 
-__all__ = ["Dockerfile", "Instruction", "Stage", "normalize_image", "parse_image_map"]
+__all__ = ["Dockerfile", "Instruction", "Stage", "decode_dockerfile", "normalize_image", "parse_image_map"]
 
 KNOWN_INSTRUCTIONS = frozenset(
     "ADD ARG CMD COPY ENTRYPOINT ENV EXPOSE FROM HEALTHCHECK LABEL MAINTAINER ONBUILD RUN SHELL "
     "STOPSIGNAL USER VOLUME WORKDIR".split()
 )
+_BOM = "\ufeff"
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # what ``surrogateescape`` makes of an invalid byte
 _VARIABLE = re.compile(
     r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<op>[-+])(?P<word>[^}]*))?\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"
 )
+
+
+def decode_dockerfile(data: bytes) -> str:
+    """The text of a Dockerfile as Docker parses it: UTF-8, each byte that is not part of a
+    valid UTF-8 sequence replaced by U+FFFD (one per byte, as both builders do; Python's
+    ``errors="replace"`` would make one of a truncated sequence).  A leading BOM is kept
+    here and dropped by :class:`Dockerfile`."""
+    return _ESCAPED_BYTE.sub("\ufffd", data.decode("utf-8", "surrogateescape"))
 
 
 def normalize_image(reference: str) -> str:
@@ -144,9 +158,10 @@ class Dockerfile:
 
     def __init__(self, path: Path, text: str, build_args: Mapping[str, str] | None = None) -> None:
         self.path = path
-        self.text = text
+        #: the text as Docker parses it: as given, without a leading BOM (which Docker drops)
+        self.text = text.removeprefix(_BOM)
         self._build_args = dict(build_args or {})
-        parser = DockerfileParser(fileobj=io.BytesIO(text.encode()))
+        parser = DockerfileParser(fileobj=io.BytesIO(self.text.encode()))
         self._structure = [item for item in parser.structure if item["instruction"] != "COMMENT"]
         self.meta_args: dict[str, str] = {}
         self.stages: list[Stage] = []
@@ -156,10 +171,15 @@ class Dockerfile:
 
     @classmethod
     def load(cls, path: Path, context: Path | None = None, build_args: Mapping[str, str] | None = None) -> Dockerfile:
-        """Read and parse a Dockerfile, raising the plugin's errors for bad input."""
+        """Read (as Docker does, see :func:`decode_dockerfile`) and parse a Dockerfile, raising
+        the plugin's errors for bad input."""
         if not path.is_file():
             raise DockerfileNotFound(path, context if context is not None else path.parent)
-        return cls(path, path.read_text(encoding="utf-8"), build_args)
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise DockerfileError(f"Dockerfile {str(path)!r} cannot be read: {error.strerror or error}", path) from None
+        return cls(path, decode_dockerfile(data), build_args)
 
     # -- parsing -------------------------------------------------------------
     def _parse(self) -> None:
@@ -170,27 +190,37 @@ class Dockerfile:
             keyword = item["instruction"].upper()
             line = item["startline"] + 1
             if keyword not in KNOWN_INSTRUCTIONS:
-                raise DockerfileSyntaxError(self.path, line, f"unknown instruction {item['instruction']!r}")
+                raise self._syntax_error(line, f"unknown instruction {_shortened(item['instruction'])}")
             value = item["value"].strip()
             if not value:
-                raise DockerfileSyntaxError(self.path, line, f"{keyword} needs arguments")
+                raise self._syntax_error(line, f"{keyword} needs arguments")
             if keyword == "FROM":
                 stage = self._new_stage(value, line, by_name)
                 self.stages.append(stage)
             elif not self.stages:
                 if keyword != "ARG":
-                    raise DockerfileSyntaxError(
-                        self.path, line, f"{keyword} before the first FROM (only ARG may come before FROM)"
-                    )
-                for name, default in _arg_definitions(value):  # a default may use earlier ARGs
-                    self.meta_args[name] = self._build_args.get(name, self.expand(default or ""))
+                    raise self._syntax_error(line, f"{keyword} before the first FROM (only ARG may come before FROM)")
+                self._global_arg(value, line)
                 continue
             instruction = Instruction(keyword, value, line, item["endline"] + 1, len(self.stages) - 1)
             self.stages[-1].instructions.append(instruction)
             if keyword in ("COPY", "ADD") and len(instruction.arguments) < 2:
-                raise DockerfileSyntaxError(self.path, line, f"{keyword} needs a source and a destination")
+                raise self._syntax_error(line, f"{keyword} needs a source and a destination")
         if not self.stages:
-            raise DockerfileSyntaxError(self.path, None, "no FROM instruction")
+            raise self._syntax_error(None, "no FROM instruction")
+
+    def _syntax_error(self, line: int | None, problem: str) -> DockerfileSyntaxError:
+        if "\x00" in self.text:  # a binary file, or UTF-16 text
+            problem += "; the file contains NUL bytes: it does not look like a text file (Docker reads UTF-8 text)"
+        return DockerfileSyntaxError(self.path, line, problem)
+
+    def _global_arg(self, value: str, line: int) -> None:
+        try:
+            definitions = _arg_definitions(value)
+        except ValueError as error:  # the classic builder refuses it too
+            raise self._syntax_error(line, f"ARG {_shortened(value)}: {str(error).lower()}") from None
+        for name, default in definitions:  # a default may use earlier ARGs
+            self.meta_args[name] = self._build_args.get(name, self.expand(default or ""))
 
     def _new_stage(self, value: str, line: int, by_name: dict[str, Stage]) -> Stage:
         words = [w for w in value.split() if not w.startswith("--")]
@@ -198,10 +228,10 @@ class Dockerfile:
         if len(words) == 3 and words[1].lower() == "as":
             name = words[2].lower()
         elif len(words) != 1:
-            raise DockerfileSyntaxError(
-                self.path, line, f"FROM takes an image and an optional 'AS name', got {value!r}"
+            raise self._syntax_error(
+                line, f"FROM takes an image and an optional 'AS name', got {_shortened(value, 80)}"
             )
-        base = self.expand(words[0])
+        base = self.expand(words[0])  # may be blank or no reference: check_buildable() says so
         stage = Stage(index=len(self.stages), name=name, base=base, base_stage=by_name.get(base.lower()))
         if name is not None and name in by_name:
             self.duplicates.append((line, name))  # a build refuses it; the checks report it
@@ -235,6 +265,46 @@ class Dockerfile:
         if self.duplicates:
             line, name = self.duplicates[0]
             raise DockerfileSyntaxError(self.path, line, f"duplicate stage name {name!r}")
+        for stage in self.stages:  # the engine checks every stage, whatever the target
+            self._check_base(stage)
+
+    def _check_base(self, stage: Stage) -> None:
+        """Refuse a FROM that expands to no image reference ('', 'img:', '/img'), as the engine
+        does ("base name ($BASE) should not be blank", "invalid reference format"), naming the
+        empty or undeclared ARGs."""
+        if stage.base_stage is not None or not _blank_part(stage.base):
+            return
+        origin = stage.instructions[0]
+        written = _from_word(origin.value)
+        where = f"stage {stage.name!r}" if stage.name is not None else f"stage {stage.index} (unnamed)"
+        expanded = f" expands to {stage.base!r}, which" if written != stage.base else ""
+        problem = f"FROM {written} in {where}{expanded} is not an image reference"
+        names = self._empty_variables(written)
+        empty = [name for name in names if name in self.meta_args]
+        undeclared = [name for name in names if name not in self.meta_args]
+        if empty:
+            problem += (
+                f"; ARG {', '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty: pass a value in build_args "
+                f"(e.g. build_args={{{empty[0]!r}: '<value>'}}) or give the ARG a default (ARG {empty[0]}=<value>)"
+            )
+        if undeclared:
+            problem += (
+                f"; {', '.join(undeclared)} {'is' if len(undeclared) == 1 else 'are'} not declared: only an ARG before "
+                f"the first FROM reaches FROM; declare it there with a default (ARG {undeclared[0]}=<value>), or "
+                "without one and pass a value in build_args"
+            )
+        raise DockerfileSyntaxError(self.path, origin.line, problem)
+
+    def _empty_variables(self, text: str) -> list[str]:
+        """The variables of ``text`` that expand to nothing (those of an empty default too)."""
+        names: list[str] = []
+        for match in _VARIABLE.finditer(text):
+            if self.expand(match.group(0)):
+                continue
+            names.append(match.group("braced") or match.group("plain"))
+            if match.group("op") == "-":
+                names += self._empty_variables(match.group("word"))
+        return list(dict.fromkeys(names))
 
     def stage(self, ref: str | int) -> Stage:
         """The stage named ``ref`` (or at index ``ref``); :class:`UnknownStage` if none."""
@@ -301,7 +371,7 @@ class Dockerfile:
         stage (default: the last), so that the built image carries them at the cost
         of one step (the classic builder's ``labels=`` costs a step per label).
         """
-        lines = self.text.splitlines(keepends=True)
+        lines = re.findall(r"[^\n]*\n|[^\n]+\Z", self.text)  # as the parser counts: not at \r, \f, \u2028 ...
         if lines and not lines[-1].endswith("\n"):
             lines[-1] += "\n"
         for stage in self.stages:
@@ -334,6 +404,24 @@ class Dockerfile:
 
     def __repr__(self) -> str:
         return f"<Dockerfile {str(self.path)!r} stages={self.stage_refs}>"
+
+
+def _shortened(word: str, limit: int = 40) -> str:
+    """``repr(word)`` in at most about ``limit`` characters (a binary file makes long words)."""
+    cut = word[:limit]
+    while len(repr(cut)) > limit:
+        cut = cut[:-1]
+    return repr(cut) if cut == word else f"{cut!r}... ({len(word)} characters)"
+
+
+def _from_word(value: str) -> str:
+    """The image of a FROM as written (flags dropped, variables not expanded)."""
+    return next(w for w in value.split() if not w.startswith("--"))
+
+
+def _blank_part(reference: str) -> bool:
+    """True for what an empty ARG makes of a reference: '', 'img:', 'img@', '/img', 'reg//img'."""
+    return not reference or reference.endswith((":", "@")) or "" in reference.partition("@")[0].split("/")
 
 
 def _arg_definitions(value: str) -> list[tuple[str, str | None]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
@@ -557,3 +558,168 @@ def test_substituted_maps_images_named_by_copy_from_and_mounts() -> None:
     assert lines[4] == "COPY --from=a /x /x"
     assert lines[5] == "RUN --mount=type=bind,from=local/node:2,target=/n true"
     assert sorted(dockerfile.external_images()) == ["diamol/base", "diamol/node"]
+
+
+# -- bad input, read as Docker reads it ------------------------------------------------------
+def load_bytes(tmp_path: Path, data: bytes) -> Dockerfile:
+    path = tmp_path / "Dockerfile"
+    path.write_bytes(data)
+    return Dockerfile.load(path)
+
+
+def test_load_drops_a_utf8_bom(tmp_path: Path) -> None:
+    dockerfile = load_bytes(tmp_path, b"\xef\xbb\xbfFROM diamol/base AS app\nRUN true\n")
+    assert dockerfile.text == "FROM diamol/base AS app\nRUN true\n"
+    assert [(i.keyword, i.line) for i in dockerfile.stage("app").instructions] == [("FROM", 1), ("RUN", 2)]
+
+
+def test_a_bom_in_the_given_text_is_dropped() -> None:
+    dockerfile = parse("\ufeffFROM diamol/base\n")
+    assert dockerfile.text == "FROM diamol/base\n"
+    assert dockerfile.substituted(MAP) == "FROM local/base:1\n"
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        (b"caf\xe9", "caf\ufffd"),  # Latin-1
+        (b"a\xe9\x80b", "a\ufffd\ufffdb"),  # a truncated sequence: one U+FFFD per byte, as Docker does
+        (b"\xf0\x9f\x98!", "\ufffd\ufffd\ufffd!"),
+        (b"\xed\xa0\x80", "\ufffd\ufffd\ufffd"),  # an encoded surrogate
+        (b"\xc0\xaf", "\ufffd\ufffd"),  # overlong
+        ("café ✓".encode(), "café ✓"),  # valid UTF-8 is kept
+    ],
+)
+def test_load_replaces_each_invalid_byte_as_docker_does(tmp_path: Path, written: bytes, read: str) -> None:
+    dockerfile = load_bytes(tmp_path, b"# " + written + b"\nFROM diamol/base\nRUN echo " + written + b" > /x\n")
+    assert dockerfile.text == f"# {read}\nFROM diamol/base\nRUN echo {read} > /x\n"
+    assert dockerfile.stages[0].instructions[1].value == f"echo {read} > /x"
+    assert dockerfile.substituted(MAP).encode() == f"# {read}\nFROM local/base:1\nRUN echo {read} > /x\n".encode()
+
+
+def test_substituted_counts_lines_as_the_parser_does() -> None:
+    text = "# form\x0cfeed, \x1cseparator, \u2028line separator, \rreturn\nFROM diamol/base\nRUN true\n"
+    dockerfile = parse(text)
+    assert dockerfile.stages[0].instructions[0].line == 2
+    assert dockerfile.substituted(MAP) == text.replace("diamol/base", "local/base:1")
+
+
+def test_a_binary_file_is_a_short_syntax_error(tmp_path: Path) -> None:
+    binary = Path(sys.executable).resolve().read_bytes()[:300]  # an ELF header
+    path = tmp_path / "Dockerfile"
+    path.write_bytes(binary)
+    with pytest.raises(DockerfileSyntaxError) as error:
+        Dockerfile.load(path)
+    assert (error.value.dockerfile, error.value.line) == (path, 1)
+    assert error.value.problem.startswith("unknown instruction '\\x7fELF")
+    assert error.value.problem.endswith(
+        "; the file contains NUL bytes: it does not look like a text file (Docker reads UTF-8 text)"
+    )
+    assert len(error.value.problem) < 200
+    assert str(error.value).startswith(f"Dockerfile syntax error at {path}:1: unknown instruction ")
+
+
+def test_a_long_unknown_word_is_cut() -> None:
+    error = syntax_error("FROM diamol/base\n" + "X" * 500 + " make\n")
+    assert error.line == 2
+    assert error.problem == f"unknown instruction '{'X' * 38}'... (500 characters)"
+
+
+def test_a_global_arg_with_an_open_quote_is_a_syntax_error() -> None:
+    error = syntax_error('ARG A="x\nFROM diamol/base\n')
+    assert (error.line, error.problem) == (1, "ARG 'A=\"x': no closing quotation")
+
+
+def test_load_an_unreadable_file_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "Dockerfile"
+    path.write_text("FROM diamol/base\n")
+
+    def denied(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(DockerfileError) as error:
+        Dockerfile.load(path)
+    assert error.value.dockerfile == path
+    assert str(error.value) == f"Dockerfile '{path}' cannot be read: Permission denied"
+
+
+# -- FROM variables that expand to no image (parsed, refused when built) ---------------------
+@pytest.mark.parametrize(
+    ("text", "build_args", "line", "problem"),
+    [
+        (
+            "ARG BASE\nFROM $BASE\nRUN true\n",
+            {},
+            2,
+            "FROM $BASE in stage 0 (unnamed) expands to '', which is not an image reference; ARG BASE is empty: "
+            "pass a value in build_args (e.g. build_args={'BASE': '<value>'}) or give the ARG a default "
+            "(ARG BASE=<value>)",
+        ),
+        (
+            "ARG TAG\nFROM diamol/base AS ok\nFROM diamol/base:${TAG} AS build\n",
+            {"TAG": ""},
+            3,
+            "FROM diamol/base:${TAG} in stage 'build' expands to 'diamol/base:', which is not an image reference; "
+            "ARG TAG is empty: pass a value in build_args (e.g. build_args={'TAG': '<value>'}) or give the ARG "
+            "a default (ARG TAG=<value>)",
+        ),
+        (
+            "FROM $IMAGE AS unused\nFROM diamol/base\n",
+            {"IMAGE": "diamol/base"},  # a build arg does not reach FROM without a global ARG
+            1,
+            "FROM $IMAGE in stage 'unused' expands to '', which is not an image reference; IMAGE is not declared: "
+            "only an ARG before the first FROM reaches FROM; declare it there with a default "
+            "(ARG IMAGE=<value>), or without one and pass a value in build_args",
+        ),
+    ],
+)
+def test_a_from_variable_without_value_is_refused_when_built(
+    text: str, build_args: dict[str, str], line: int, problem: str
+) -> None:
+    dockerfile = parse(text, build_args)  # parsing (and so the static checks) takes it
+    with pytest.raises(DockerfileSyntaxError) as error:
+        dockerfile.check_buildable()
+    assert (error.value.line, error.value.problem) == (line, problem)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("ARG REGISTRY\nFROM $REGISTRY/app:1\n", "ARG REGISTRY is empty"),
+        ("ARG DIGEST\nFROM diamol/base@$DIGEST\n", "ARG DIGEST is empty"),
+        ("ARG A\nFROM ${A:-$B}\n", "ARG A is empty: pass a value in build_args (e.g. build_args={'A': "),
+        ("ARG A\nFROM ${A:-$B}\n", "; B is not declared: only an ARG before the first FROM reaches FROM"),
+        ("ARG SLIM\nFROM diamol/base:${SLIM:+slim}\n", "ARG SLIM is empty"),
+        ("ARG REPO\nARG TAG\nFROM $REPO:$TAG\n", "ARG REPO, TAG are empty"),
+    ],
+)
+def test_refused_from_names_the_empty_variables(text: str, names: str) -> None:
+    with pytest.raises(DockerfileSyntaxError) as error:
+        parse(text).check_buildable()
+    assert names in error.value.problem
+
+
+def test_a_from_that_is_no_reference_as_written_is_refused() -> None:
+    with pytest.raises(DockerfileSyntaxError) as error:
+        parse("FROM diamol/base:\n").check_buildable()
+    assert (error.value.line, error.value.problem) == (
+        1,
+        "FROM diamol/base: in stage 0 (unnamed) is not an image reference",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "build_args"),
+    [
+        ("ARG BASE\nFROM $BASE\n", {"BASE": "diamol/base"}),
+        ("ARG BASE=diamol/base\nFROM $BASE\n", {}),
+        ("ARG TAG\nFROM diamol/base:${TAG:-bookworm}\n", {}),
+        ("ARG SLIM\nFROM diamol/base${SLIM:+:slim}\n", {}),
+        ("ARG FROM_STAGE=build\nFROM diamol/base AS build\nFROM $FROM_STAGE\n", {}),  # names an earlier stage
+        ("ARG REGISTRY=localhost:5000\nFROM $REGISTRY/app:1\n", {}),
+        ("FROM scratch\n", {}),
+    ],
+)
+def test_from_variables_with_values_are_buildable(text: str, build_args: dict[str, str]) -> None:
+    parse(text, build_args).check_buildable()

@@ -588,6 +588,32 @@ def test_where_we_differ_from_hadolint() -> None:
     ]
 
 
+# -- odd input: read as Docker reads it, parsed tolerantly -----------------------------------------
+def lint_bytes(tmp_path: Path, data: bytes) -> list[Finding]:
+    path = tmp_path / "Dockerfile"
+    path.write_bytes(data)
+    return check_dockerfile(Dockerfile.load(path))
+
+
+def test_a_dockerfile_with_a_bom_is_checked(tmp_path: Path) -> None:
+    findings = lint_bytes(tmp_path, b"\xef\xbb\xbf# dockerbuild global ignore=DL3025\nFROM diamol/base\nCMD app\n")
+    assert where(findings) == [("DL3006", 2)]  # the pragma behind the BOM silences DL3025
+
+
+def test_a_dockerfile_with_latin1_bytes_is_checked(tmp_path: Path) -> None:
+    findings = lint_bytes(tmp_path, b"# caf\xe9 cr\xe8me\nFROM diamol/base:1\nRUN echo caf\xe9 > /x\nCMD app\n")
+    assert where(findings) == [("DL3025", 4)]
+
+
+def test_checks_take_a_from_variable_without_value() -> None:
+    """A build refuses it (Dockerfile.check_buildable); the static checks still see the file."""
+    text = "ARG BASE\nARG TAG\nFROM $BASE AS build\nRUN true\nFROM diamol/base:$TAG\nCOPY --from=build /x /x\nCMD app\n"
+    assert where(lint_text(text)) == [("DL3025", 7)]
+    assert where(lint_text("ARG BASE\nFROM $BASE AS build\nFROM diamol/base\nCOPY --from=build /x /x\n")) == [
+        ("DL3006", 3)
+    ]
+
+
 # -- the example projects --------------------------------------------------------------------------
 EXAMPLES_WITH_DOCKERFILES = ["access-log", "image-gallery", "image-of-the-day", "multistage-demo"]
 
