@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
 import os
 import pickle
 import re
 import stat
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,13 +26,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import docker.errors
+from docker.utils import parse_repository_tag
 from docker.utils.build import exclude_paths
 from filelock import FileLock
 
+from ._buildlog import BuildLog
 from ._dockerfile import Dockerfile, normalize_image
-from ._engine import LABEL_MANAGED, LABEL_PROJECT
 from ._errors import BuildFailed, DockerbuildError, DockerfileNotFound
 from ._image import Image, human_size
+from ._naming import image_labels, key_tag, project_id, stage_tag
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -38,7 +42,9 @@ if TYPE_CHECKING:
 
 __all__ = ["BuildRequest", "BuildResult", "Builder", "StageResult", "StepResult"]
 
-KEY_VERSION = "1"
+KEY_VERSION = "2"
+#: what the docker CLI reads from the environment that changes a BuildKit build's output
+BUILDKIT_ENVIRONMENT = ("BUILDX_BUILDER", "DOCKER_DEFAULT_PLATFORM", "SOURCE_DATE_EPOCH")
 BACKENDS = ("classic", "buildkit")
 
 
@@ -124,7 +130,7 @@ class BuildResult:
     backend: str
     dockerfile: Dockerfile
     stages: list[StageResult]
-    log: list[str]
+    log: Sequence[str]  #: the last lines of the build log (all of them are in :attr:`log_file`)
     seconds: float
     reused: bool = False  #: True when an earlier run's image was reused (no steps known)
     shared: bool = False  #: True when another pytest-xdist worker of this run built it
@@ -182,6 +188,11 @@ class BuildResult:
                 "unknown; build with reuse=False (or run with --dockerbuild-rebuild) to inspect steps and the cache"
             )
 
+    @property
+    def log_file(self) -> Path | None:
+        """The file holding the whole build log (None for a reused image)."""
+        return getattr(self.log, "path", None)
+
     def summary(self) -> str:
         state = "reused" if self.reused else f"{self.cache_hits}/{self.cacheable_steps} steps cached"
         state += ", built by another worker" if self.shared else ""
@@ -203,6 +214,7 @@ class Builder:
         log_tail: int = 20,
         shared_dir: Path | None = None,
         lint_ignore: Sequence[str] = (),
+        log_dir: Path | None = None,
     ) -> None:
         self.engine = engine
         self.lint_ignore = list(lint_ignore)
@@ -210,10 +222,17 @@ class Builder:
         self.shared_dir = shared_dir
         self.image_map = {normalize_image(k): v for k, v in (image_map or {}).items()}
         self.default_backend = backend
+        #: take an image an earlier run built for the same content (``--dockerbuild-rebuild`` turns it off)
         self.reuse = reuse
         self.log_tail = log_tail
+        self.log_dir = log_dir  #: where whole build logs are written (a temporary folder if None)
         self.results: list[BuildResult] = []  #: every build of the session, in order
-        self.failures: list[BuildFailed] = []
+        self.failures: list[BuildFailed] = []  #: every failed build of the session, once per content key
+        self.expected: set[int] = set()  #: ids of the failures only ever raised to ``expect_failure``
+        self.projects: set[str] = set()  #: the project ids built in this session
+        self._unexpected: set[int] = set()
+        self._expecting = 0
+        self._logs = itertools.count(1)
         self._cache: dict[str, BuildResult | DockerbuildError] = {}
         self._listeners: list[Callable[[BuildResult | DockerbuildError], None]] = []
 
@@ -236,7 +255,10 @@ class Builder:
         :param dockerfile: path relative to the context (default ``Dockerfile``), or absolute.
         :param image_map: extra FROM substitutions for this build (``{"diamol/base": "local/base"}``).
         :param backend: ``"classic"``, ``"buildkit"`` or ``"auto"`` (default: the session's).
-        :param reuse: take an image an earlier run built for the same content key (default: the session's).
+        :param tag: an extra tag for the image (applied whether it is built or reused).
+        :param reuse: ``False`` builds through the engine, whatever this session or an earlier run
+            built (the layer cache still applies); the default takes the session's result for the
+            same content, or an image an earlier run built for it (unless ``--dockerbuild-rebuild``).
         :raises BuildFailed: a step failed (with the stage, step, instruction, exit code and log tail).
         :raises DockerfileError: the Dockerfile is missing, empty, malformed or has no such target.
         """
@@ -246,15 +268,24 @@ class Builder:
             image_map=image_map, backend=backend, tag=tag,
         )  # fmt: skip
         key = self.content_key(request, parsed)
-        cached = self._cache.get(key)
+        self.projects.add(project_id(request.context))
+        cached = self._cache.get(key) if reuse is not False else None
         if cached is None:
-            cached = self._build_shared(request, parsed, key, self.reuse if reuse is None else reuse)
+            cached = self._build_shared(request, parsed, key, reuse)
             self._cache[key] = cached
         for listener in self._listeners:
             listener(cached)
         if isinstance(cached, DockerbuildError):
+            if self._expecting == 0:
+                self._unexpected.add(id(cached))
+                self.expected.discard(id(cached))
+            elif id(cached) not in self._unexpected:
+                self.expected.add(id(cached))
             error = copy.copy(cached)
             raise error.with_traceback(None)
+        if request.tag:
+            self._tag(cached.image.id, request.tag)
+        self.engine.journal.uses(cached.image.id)
         return cached
 
     def expect_failure(
@@ -270,6 +301,7 @@ class Builder:
         """Build and assert that it fails (in ``stage``, with ``exit_code``, with a
         reason or log matching the regex ``match``); returns the failure."""
         __tracebackhide__ = True
+        self._expecting += 1
         try:
             result = self.build(context, dockerfile, **options)  # type: ignore[arg-type]
         except BuildFailed as failure:
@@ -283,11 +315,17 @@ class Builder:
             if problems:
                 raise AssertionError("The build failed, but " + "; ".join(problems) + f".\n\n{failure}") from None
             return failure
+        finally:
+            self._expecting -= 1
         raise AssertionError(
             f"Expected the build of {result.request.describe()} to fail"
             + (f" in stage {stage!r}" if stage else "")
             + f", but it succeeded: {result.summary()}"
         )
+
+    def is_expected(self, failure: BuildFailed) -> bool:
+        """True if ``failure`` was only ever raised to :meth:`expect_failure`, which accepted it."""
+        return id(failure) in self.expected
 
     def dockerfile(
         self, context: str | os.PathLike[str], dockerfile: str | os.PathLike[str] | None = None,
@@ -368,40 +406,47 @@ class Builder:
         return choice
 
     def content_key(self, request: BuildRequest, parsed: Dockerfile) -> str:
-        """A hash of everything that decides the build's output."""
+        """A hash of everything the backend reads: the context files it sends (after the ignore
+        file it honours), the Dockerfile, args, target, labels, substitutions, the ids of every
+        image a stage builds FROM or copies from (the classic builder runs stages the target does
+        not need), the backend, and the environment the BuildKit CLI reads."""
         digest = hashlib.sha256()
         bases = {}
-        for image in parsed.external_images(request.target):
+        for image in _all_external_images(parsed):
             replacement = request.image_map.get(normalize_image(image), image)
             try:
                 bases[image] = self.engine.client.api.inspect_image(replacement)["Id"]
             except docker.errors.APIError:
                 bases[image] = f"missing:{replacement}"
+        environment = BUILDKIT_ENVIRONMENT if request.backend == "buildkit" else ()
         header = {
             "version": KEY_VERSION,
             "backend": request.backend,
             "dockerfile": parsed.text,
             "target": request.target,
             "args": sorted(request.build_args.items()),
-            "labels": sorted({**request.labels, **self.stage_labels(request)}.items()),
+            "labels": sorted(self.labels(request).items()),
             "map": sorted(request.image_map.items()),
             "bases": sorted(bases.items()),
+            "environment": [(name, os.environ.get(name)) for name in environment],
         }
         digest.update(json.dumps(header, sort_keys=True).encode())
-        digest.update(context_digest(request.context, request.dockerfile).encode())
+        ignore = ignore_file(request.context, request.dockerfile, request.backend)
+        digest.update(context_digest(request.context, request.dockerfile, ignore).encode())
         return digest.hexdigest()
 
     def _build_shared(
-        self, request: BuildRequest, parsed: Dockerfile, key: str, reuse: bool
+        self, request: BuildRequest, parsed: Dockerfile, key: str, reuse: bool | None
     ) -> BuildResult | DockerbuildError:
         """Build once per run across pytest-xdist workers: the first worker builds under a
-        file lock and leaves a record; the others wait for the lock and read the record."""
+        file lock and leaves a record; the others wait for the lock and read the record
+        (``reuse=False`` builds anyway, and leaves its record)."""
         if self.shared_dir is None:
             return self._build_once(request, parsed, key, reuse)
         self.shared_dir.mkdir(parents=True, exist_ok=True)
         record = self.shared_dir / f"{key}.pickle"
         with FileLock(str(self.shared_dir / f"{key}.lock")):
-            if record.exists():
+            if record.exists() and reuse is not False:
                 return self._from_record(request, parsed, key, pickle.loads(record.read_bytes()))
             outcome = self._build_once(request, parsed, key, reuse)
             if isinstance(outcome, BuildResult):
@@ -409,7 +454,9 @@ class Builder:
                           "log": outcome.log, "seconds": outcome.seconds, "reused": outcome.reused}  # fmt: skip
             else:
                 shared = {"error": outcome}
-            record.write_bytes(pickle.dumps(shared))
+            partial = record.with_suffix(f".{os.getpid()}.partial")
+            partial.write_bytes(pickle.dumps(shared))
+            partial.replace(record)
             return outcome
 
     def _from_record(
@@ -420,6 +467,7 @@ class Builder:
             if isinstance(error, BuildFailed):
                 self.failures.append(error)
             return error
+        self.engine.journal.uses(record["image"])
         result = BuildResult(
             request, key, self.engine.image(record["image"]), record["backend"], parsed, record["stages"],
             record["log"], record["seconds"], reused=record["reused"], shared=True,
@@ -428,22 +476,14 @@ class Builder:
         return result
 
     def _build_once(
-        self, request: BuildRequest, parsed: Dockerfile, key: str, reuse: bool
+        self, request: BuildRequest, parsed: Dockerfile, key: str, reuse: bool | None
     ) -> BuildResult | DockerbuildError:
-        record = self.engine.failure_records() / f"{self.project(request)}--{key}.pickle"
-        if reuse:
-            try:
-                previous = self.engine.client.api.inspect_image(self.key_tag(request, key))
-            except docker.errors.APIError:
-                previous = None
-            if previous:
-                result = self._reused(request, parsed, key, previous["Id"])
+        if reuse is not False and (reuse or self.reuse):
+            previous = self._previous(request, key)
+            if previous is not None:
+                result = self._reused(request, parsed, key, previous)
                 self.results.append(result)
                 return result
-            failed = _read_failure(record)
-            if failed is not None:
-                self.failures.append(failed)
-                return failed
         try:
             if request.backend == "buildkit":
                 from ._buildkit import build_buildkit as run
@@ -453,11 +493,18 @@ class Builder:
         except DockerbuildError as error:
             if isinstance(error, BuildFailed):
                 self.failures.append(error)
-                _write_failure(record, error)
             return error
-        record.unlink(missing_ok=True)
         self.results.append(result)
         return result
+
+    def _previous(self, request: BuildRequest, key: str) -> str | None:
+        """The id of the image an earlier run built for this content key, if it is still there."""
+        tag = self.key_tag(request, key)
+        self.engine.journal.uses(tag)  # before the look-up: a prune by a run in parallel keeps it
+        try:
+            return str(self.engine.client.api.inspect_image(tag)["Id"])
+        except docker.errors.APIError:
+            return None
 
     def _reused(self, request: BuildRequest, parsed: Dockerfile, key: str, image_id: str) -> BuildResult:
         reachable = {s.index for s in parsed.reachable(request.target)}
@@ -471,31 +518,34 @@ class Builder:
             request, key, self.engine.image(image_id), request.backend, parsed, stages, [], 0.0, reused=True
         )
 
+    def _tag(self, image_id: str, tag: str) -> None:
+        repository, name = parse_repository_tag(tag)
+        try:
+            self.engine.client.api.tag(image_id, repository, name or "latest")
+        except docker.errors.APIError as error:
+            raise DockerbuildError(f"cannot tag the image {image_id[:19]} as {tag!r}: {error.explanation}") from None
+
     # -- helpers shared by the backends ---------------------------------------------
     def resolve_base(self, request: BuildRequest, base: str, external: bool) -> str:
         return request.image_map.get(normalize_image(base), base) if external else base
 
-    def stage_labels(self, request: BuildRequest) -> dict[str, str]:
-        """Labels for every image a build commits; constant per context, so the
-        layer cache is not disturbed."""
-        return {LABEL_MANAGED: "true", LABEL_PROJECT: self.project(request)}
-
-    @staticmethod
-    def project(request: BuildRequest) -> str:
-        """The build context's folder name, as used in tags and labels."""
-        return re.sub(r"[^a-z0-9._-]+", "-", request.context.name.lower()).strip("-._") or "context"
+    def labels(self, request: BuildRequest) -> dict[str, str]:
+        """The labels of the built image: the request's and the plugin's (constant per
+        context, so the layer cache is not disturbed)."""
+        return {**request.labels, **image_labels(request.context)}
 
     def tag_for(self, request: BuildRequest, stage_ref: str, image_id: str) -> str:
-        """``pytest-dockerbuild/<project>:<stage>-<image id>`` for a stage image the build
-        committed: one tag per distinct image keeps it (and its layer cache) from dangling."""
-        stage = re.sub(r"[^A-Za-z0-9_.-]+", "-", stage_ref)
-        return f"pytest-dockerbuild/{self.project(request)}:{stage}-{image_id.split(':')[-1][:12]}"
+        return stage_tag(request.context, stage_ref, image_id)
 
     def key_tag(self, request: BuildRequest, key: str) -> str:
-        """``pytest-dockerbuild/<project>:<target>-k<key>``: the built image, found again by
-        content key (tagging costs nothing; a label would cost a build step)."""
-        target = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.target or "final")
-        return f"pytest-dockerbuild/{self.project(request)}:{target}-k{key[:16]}"
+        return key_tag(request.context, request.target, key)
+
+    def new_log(self, request: BuildRequest, key: str) -> BuildLog:
+        """A log for one build: its tail in memory, all of it in a file under :attr:`log_dir`."""
+        if self.log_dir is None:
+            self.log_dir = Path(tempfile.mkdtemp(prefix="pytest-dockerbuild-logs-"))
+        name = f"{next(self._logs):03d}-{project_id(request.context)}-{request.target or 'final'}-{key[:12]}.log"
+        return BuildLog(self.log_dir / name)
 
     def failure(
         self,
@@ -506,7 +556,7 @@ class Builder:
         stage_index: int | None,
         step: int | None,
         exit_code: int | None,
-        log: list[str],
+        log: Sequence[str],
     ) -> BuildFailed:
         """A :class:`BuildFailed` for a failure located at ``step`` of stage ``stage_index``."""
         stage = (
@@ -531,28 +581,13 @@ class Builder:
         )
 
 
-def _read_failure(record: Path) -> BuildFailed | None:
-    """A failure an earlier run recorded for the same content key, marked as reused."""
-    try:
-        failure = pickle.loads(record.read_bytes())
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
-        return None
-    if not isinstance(failure, BuildFailed):
-        return None
-    failure.reused = True
-    failure.args = (f"{failure.args[0]}\n(recorded by an earlier run for the same content; "
-                    "--dockerbuild-rebuild or reuse=False builds again)",)  # fmt: skip
-    return failure
-
-
-def _write_failure(record: Path, failure: BuildFailed) -> None:
-    try:
-        record.parent.mkdir(parents=True, exist_ok=True)
-        partial = record.with_suffix(f".{os.getpid()}.partial")
-        partial.write_bytes(pickle.dumps(failure))
-        partial.replace(record)
-    except OSError:
-        pass  # a read-only home: failures are simply not remembered
+def _all_external_images(parsed: Dockerfile) -> list[str]:
+    """Every image any stage builds FROM or copies from, in file order."""
+    images: list[str] = []
+    for stage in parsed.stages:
+        found = ([stage.base] if stage.is_external_base else []) + parsed.copied_images(stage)
+        images += [image for image in found if image not in images]
+    return images
 
 
 def _dockerfile_path(context: Path, dockerfile: str | os.PathLike[str] | None) -> Path:
@@ -560,18 +595,28 @@ def _dockerfile_path(context: Path, dockerfile: str | os.PathLike[str] | None) -
     return (path if path.is_absolute() else context / path).resolve()
 
 
-def dockerignore_patterns(context: Path) -> list[str]:
-    """The ``.dockerignore`` patterns of a context (as docker-py reads them)."""
-    ignore = context / ".dockerignore"
-    if not ignore.is_file():
+def ignore_file(context: Path, dockerfile: Path, backend: str) -> Path | None:
+    """The ignore file a backend honours: BuildKit prefers ``<Dockerfile name>.dockerignore``
+    beside the Dockerfile; both read ``.dockerignore`` at the root of the context."""
+    if backend == "buildkit":
+        own = dockerfile.with_name(dockerfile.name + ".dockerignore")
+        if own.is_file():
+            return own
+    default = context / ".dockerignore"
+    return default if default.is_file() else None
+
+
+def ignore_patterns(ignore: Path | None) -> list[str]:
+    """The patterns of an ignore file (as docker-py reads them)."""
+    if ignore is None:
         return []
-    lines = [line.strip() for line in ignore.read_text().splitlines()]
+    lines = [line.strip() for line in ignore.read_text(encoding="utf-8", errors="replace").splitlines()]
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def context_digest(context: Path, dockerfile: Path) -> str:
-    """A hash of the files the build context sends (``.dockerignore`` honoured):
-    paths, types, permission bits and contents; not timestamps."""
+def context_digest(context: Path, dockerfile: Path, ignore: Path | None) -> str:
+    """A hash of the files the build context sends (after the ``ignore`` file): paths, types,
+    permission bits and contents; not timestamps."""
     if not context.is_dir():
         raise DockerfileNotFound(dockerfile, context)
     try:
@@ -579,7 +624,7 @@ def context_digest(context: Path, dockerfile: Path) -> str:
     except ValueError:
         relative_dockerfile = "Dockerfile"
     digest = hashlib.sha256()
-    for relative in sorted(exclude_paths(str(context), dockerignore_patterns(context), relative_dockerfile)):
+    for relative in sorted(exclude_paths(str(context), ignore_patterns(ignore), relative_dockerfile)):
         path = context / relative
         info = path.lstat()
         digest.update(f"{relative}\0{stat.S_IFMT(info.st_mode)}\0{info.st_mode & 0o7777}\0".encode())

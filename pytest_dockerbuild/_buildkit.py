@@ -15,15 +15,18 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._build import StageResult, StepResult
+from ._build import StageResult, StepResult, ignore_file
+from ._buildlog import LINE_LIMIT, BuildLog
 from ._dockerfile import Dockerfile, Instruction, Stage, normalize_image
 from ._errors import BaseImageMissing, DockerbuildError, DockerfileSyntaxError, UnknownStage
 
@@ -59,7 +62,7 @@ class Vertex:
     completed: float | None = None
     cached: bool = False
     error: str | None = None
-    logs: list[str] = field(default_factory=list)
+    logs: deque[str] = field(default_factory=lambda: deque(maxlen=200))  #: its last lines of output
     order: int = 0  #: when it was first announced
 
     @property
@@ -77,8 +80,8 @@ class BuildkitStream:
     """Parses buildx's ``rawjson`` progress (one-line or indented JSON, with text between)."""
 
     vertices: dict[str, Vertex] = field(default_factory=dict)
-    log: list[str] = field(default_factory=list)  #: a plain rendering, for reports
-    text: list[str] = field(default_factory=list)  #: non-JSON lines (e.g. the final ERROR)
+    log: BuildLog = field(default_factory=BuildLog)  #: a plain rendering, for reports
+    text: deque[str] = field(default_factory=lambda: deque(maxlen=200))  #: non-JSON lines (e.g. the final ERROR)
     _buffer: str = ""
     _partial: dict[str, str] = field(default_factory=dict)  # unfinished log lines per vertex
 
@@ -142,6 +145,9 @@ class BuildkitStream:
                 "utf-8", errors="replace"
             )
             *lines, self._partial[digest] = text.replace("\r\n", "\n").split("\n")
+            if len(self._partial[digest]) > 4 * LINE_LIMIT:  # a line without end: its start is a line
+                lines.append(self._partial[digest])
+                self._partial[digest] = ""
             for line in lines:
                 self._line(digest, line)
 
@@ -253,10 +259,10 @@ def build_buildkit(builder: Builder, request: BuildRequest, parsed: Dockerfile, 
     with tempfile.TemporaryDirectory(prefix="pytest-dockerbuild-") as tmp:
         folder = Path(tmp)
         dockerfile = folder / "Dockerfile"
-        dockerfile.write_text(parsed.substituted(request.image_map))
-        own_ignore = request.dockerfile.with_name(request.dockerfile.name + ".dockerignore")
-        if own_ignore.is_file():
-            shutil.copy(own_ignore, folder / "Dockerfile.dockerignore")
+        dockerfile.write_text(parsed.substituted(request.image_map), encoding="utf-8")
+        ignore = ignore_file(request.context, request.dockerfile, "buildkit")
+        if ignore is not None and ignore.name != ".dockerignore":  # beside the Dockerfile it builds
+            shutil.copy(ignore, folder / "Dockerfile.dockerignore")
         iidfile = folder / "iid"
         command = [docker_cli, "buildx", "build", "--progress=rawjson", "--load", f"--iidfile={iidfile}"]
         if not os.environ.get("BUILDX_BUILDER"):
@@ -268,10 +274,10 @@ def build_buildkit(builder: Builder, request: BuildRequest, parsed: Dockerfile, 
             command += ["--target", request.target]
         for name, value in sorted(request.build_args.items()):
             command += ["--build-arg", f"{name}={value}"]
-        for name, value in sorted({**request.labels, **builder.stage_labels(request)}.items()):
+        for name, value in sorted(builder.labels(request).items()):
             command += ["--label", f"{name}={value}"]
         command.append(str(request.context))
-        stream = BuildkitStream()
+        stream = BuildkitStream(log=builder.new_log(request, key))
         started = time.monotonic()
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -291,11 +297,13 @@ def build_buildkit(builder: Builder, request: BuildRequest, parsed: Dockerfile, 
                     process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     process.kill()
-        stream.finish()
+            stream.finish()
+            stream.log.close()
         seconds = time.monotonic() - started
         image_id = iidfile.read_text().strip() if iidfile.exists() else ""
     if code != 0 or not image_id:
         raise _failure(builder, request, parsed, stream, code)
+    builder.engine.journal.created_image(image_id)
     return BuildResult(
         request=request,
         key=key,
@@ -311,7 +319,11 @@ def build_buildkit(builder: Builder, request: BuildRequest, parsed: Dockerfile, 
 def _failure(
     builder: Builder, request: BuildRequest, parsed: Dockerfile, stream: BuildkitStream, code: int
 ) -> Exception:
-    reason = stream.error or f"docker buildx build exited with {code}"
+    reason = stream.error or _exit_reason(code)
+    if code < 0:  # killed: what it printed is about being cut off, not about the Dockerfile
+        killed = _exit_reason(code) + (f" ({stream.error})" if stream.error else "")
+        return builder.failure(request, parsed, reason=killed, stage_index=None, step=None, exit_code=None,
+                               log=stream.log)  # fmt: skip
     failing = stream.failure
     if failing is not None:
         metadata = _METADATA.match(failing.name)
@@ -334,6 +346,16 @@ def _failure(
     if "target stage" in reason and request.target:
         return UnknownStage(request.dockerfile, request.target, parsed.stage_refs)
     return builder.failure(request, parsed, reason=reason, stage_index=None, step=None, exit_code=None, log=stream.log)
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"docker buildx build was killed by {name} (exit {code}); the build did not finish"
+    return f"docker buildx build exited with {code}"
 
 
 def _missing_base(builder: Builder, request: BuildRequest, parsed: Dockerfile, ref: str, reason: str) -> Exception:

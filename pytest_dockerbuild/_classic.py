@@ -18,7 +18,9 @@ import docker.errors
 from docker.utils import parse_repository_tag
 from docker.utils.build import tar
 
-from ._build import StageResult, StepResult, dockerignore_patterns
+from ._build import StageResult, StepResult, ignore_file, ignore_patterns
+from ._buildlog import LINE_LIMIT, BuildLog
+from ._cleanup import ImageIndex, remove_leftovers
 from ._errors import BaseImageMissing, BuildFailed, DockerfileSyntaxError, UnknownStage
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ __all__ = ["ClassicStream", "build_classic"]
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _IMAGE = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
+_RUNNING = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _EXIT = re.compile(r"returned a non-zero code: (\d+)")
 _PARSE_ERROR = re.compile(r"(?:dockerfile parse error )?line (\d+): (.*)")
@@ -46,6 +49,12 @@ class ParsedStep:
     started: float
     cached: bool = False
     finished: float | None = None
+    image: str | None = None  #: the (short) id of the image after the step
+
+    @property
+    def committed(self) -> bool:
+        """True if the step made a new image (not a FROM, not from the cache)."""
+        return self.image is not None and not self.cached and self.text.split(" ", 1)[0].upper() != "FROM"
 
 
 @dataclass
@@ -54,9 +63,9 @@ class ClassicStream:
 
     steps: list[ParsedStep] = field(default_factory=list)
     stage_images: dict[int, str] = field(default_factory=dict)  #: stage index -> image id at its end
-    log: list[str] = field(default_factory=list)
+    log: BuildLog = field(default_factory=BuildLog)
     image_id: str | None = None  #: the last ``aux.ID``: the built image
-    last_image: str | None = None  #: the last `` ---> <id>`` (for leftovers of a failed build)
+    containers: list[str] = field(default_factory=list)  #: the containers steps ran in (`` ---> Running in``)
     error: str | None = None
     exit_code: int | None = None
     _buffer: str = ""
@@ -70,6 +79,9 @@ class ClassicStream:
             while "\n" in self._buffer:  # only whole lines: a chunk may end anywhere
                 line, self._buffer = self._buffer.split("\n", 1)
                 self._line(line, now)
+            if len(self._buffer) > 4 * LINE_LIMIT:  # a line without end: its start is a line of the log
+                self.log.append(self._buffer)
+                self._buffer = ""
         if "aux" in chunk and isinstance(chunk["aux"], dict) and "ID" in chunk["aux"]:
             self.image_id = str(chunk["aux"]["ID"])
             if self._stage >= 0:
@@ -101,12 +113,19 @@ class ClassicStream:
             self.steps.append(ParsedStep(int(step.group(1)), self._stage, self._step_in_stage, text, now))
         elif line.strip() == "---> Using cache" and self.steps:
             self.steps[-1].cached = True
+        elif _RUNNING.match(line):
+            self.containers.append(_RUNNING.match(line).group(1))  # type: ignore[union-attr]
         else:
             image = _IMAGE.match(line)
-            if image:
-                self.last_image = image.group(1)
+            if image and self.steps:
+                self.steps[-1].image = image.group(1)
         if line.strip():
             self.log.append(line)
+
+    @property
+    def created(self) -> list[str]:
+        """The (short) ids of the images the build committed, in order (not found in the cache)."""
+        return [step.image for step in self.steps if step.committed and step.image is not None]
 
     def finish(self, now: float | None = None) -> None:
         if self._buffer.strip():
@@ -120,62 +139,17 @@ def build_classic(builder: Builder, request: BuildRequest, parsed: Dockerfile, k
     """Build ``request`` with the classic builder; raise the plugin's errors on failure."""
     from ._build import BuildResult
 
-    client = builder.engine.client
-    labels = {**request.labels, **builder.stage_labels(request)}
-    text = parsed.substituted(request.image_map, labels=labels, target=request.target)
-    context = tar(
-        str(request.context),
-        exclude=dockerignore_patterns(request.context),
-        dockerfile=(DOCKERFILE_NAME, text),
-    )
-    stream = ClassicStream()
+    stream = ClassicStream(log=builder.new_log(request, key))
     started = time.monotonic()
-    # A connection of its own: closing it (on an interrupt) makes the engine cancel the build.
-    connection = builder.engine.connection()
     try:
-        for chunk in connection.build(
-            fileobj=context,
-            custom_context=True,
-            dockerfile=DOCKERFILE_NAME,
-            target=request.target,
-            buildargs=dict(request.build_args),
-            rm=True,
-            forcerm=True,
-            pull=False,
-            decode=True,
-            use_config_proxy=False,
-        ):
-            stream.feed(chunk)
-    except docker.errors.APIError as error:
-        raise _request_error(request, parsed, error) from None
-    except BaseException:  # interrupted (Ctrl-C): cancel, and leave no dangling step image
-        connection.close()
-        _tag_stages(builder, request, parsed, stream)
-        _remove_leftover(client, stream.last_image, stream, patience=10.0)
-        raise
+        _run(builder, request, parsed, stream)
     finally:
-        connection.close()
-        context.close()
-    stream.finish()
+        stream.log.close()
     seconds = time.monotonic() - started
     if stream.error is not None:
         _tag_stages(builder, request, parsed, stream)  # first: a stage image is never a leftover
-        _remove_leftover(client, stream.last_image, stream)
-        failed = stream.steps[-1] if stream.steps else None
-        if failed is not None and failed.step == 1 and failed.stage_index >= 0:
-            stage = parsed.stages[failed.stage_index]
-            if stage.is_external_base:
-                base = builder.resolve_base(request, stage.base, True)
-                raise BaseImageMissing(request.dockerfile, stage.ref, base, stream.error)
-        raise builder.failure(
-            request,
-            parsed,
-            reason=stream.error,
-            stage_index=failed.stage_index if failed else None,
-            step=failed.step if failed else None,
-            exit_code=stream.exit_code,
-            log=stream.log,
-        )
+        remove_leftovers(builder.engine.client, stream.created, [])
+        raise _failure(builder, request, parsed, stream)
     if stream.image_id is None:
         raise builder.failure(
             request, parsed, reason="the engine reported no image id", stage_index=None, step=None,
@@ -183,10 +157,7 @@ def build_classic(builder: Builder, request: BuildRequest, parsed: Dockerfile, k
         )  # fmt: skip
     _tag_stages(builder, request, parsed, stream)
     repository, tag = parse_repository_tag(builder.key_tag(request, key))
-    client.api.tag(stream.image_id, repository, tag)
-    if request.tag:
-        repository, tag = parse_repository_tag(request.tag)
-        client.api.tag(stream.image_id, repository, tag or "latest")
+    builder.engine.client.api.tag(stream.image_id, repository, tag)
     return BuildResult(
         request=request,
         key=key,
@@ -196,6 +167,59 @@ def build_classic(builder: Builder, request: BuildRequest, parsed: Dockerfile, k
         stages=_stage_results(builder, request, parsed, stream),
         log=stream.log,
         seconds=seconds,
+    )
+
+
+def _run(builder: Builder, request: BuildRequest, parsed: Dockerfile, stream: ClassicStream) -> None:
+    """Send the context and read the stream, writing what the build commits to the journal."""
+    text = parsed.substituted(request.image_map, labels=builder.labels(request), target=request.target)
+    ignore = ignore_file(request.context, request.dockerfile, "classic")
+    context = tar(str(request.context), exclude=ignore_patterns(ignore), dockerfile=(DOCKERFILE_NAME, text))
+    journal = builder.engine.journal
+    # A connection of its own: closing it (on an interrupt) makes the engine cancel the build.
+    connection = builder.engine.connection()
+    try:
+        for chunk in connection.build(
+            fileobj=context, custom_context=True, dockerfile=DOCKERFILE_NAME, target=request.target,
+            buildargs=dict(request.build_args), rm=True, forcerm=True, pull=False, decode=True,
+            use_config_proxy=False,
+        ):  # fmt: skip
+            known = (len(stream.containers), len(stream.created))
+            stream.feed(chunk)
+            for container in stream.containers[known[0] :]:
+                journal.step_container(container)
+            for image in stream.created[known[1] :]:
+                journal.created_image(image)
+    except docker.errors.APIError as error:
+        raise _request_error(request, parsed, error) from None
+    except BaseException:  # interrupted (Ctrl-C): cancel, and leave no dangling step image
+        connection.close()
+        _tag_stages(builder, request, parsed, stream)
+        _remove_when_cancelled(builder, stream)
+        raise
+    finally:
+        connection.close()
+        context.close()
+    stream.finish()
+    if stream.image_id is not None and stream.steps and stream.steps[-1].committed:
+        journal.created_image(stream.image_id)
+
+
+def _failure(builder: Builder, request: BuildRequest, parsed: Dockerfile, stream: ClassicStream) -> Exception:
+    failed = stream.steps[-1] if stream.steps else None
+    if failed is not None and failed.step == 1 and failed.stage_index >= 0:
+        stage = parsed.stages[failed.stage_index]
+        if stage.is_external_base:
+            base = builder.resolve_base(request, stage.base, True)
+            return BaseImageMissing(request.dockerfile, stage.ref, base, str(stream.error))
+    return builder.failure(
+        request,
+        parsed,
+        reason=str(stream.error),
+        stage_index=failed.stage_index if failed else None,
+        step=failed.step if failed else None,
+        exit_code=stream.exit_code,
+        log=stream.log,
     )
 
 
@@ -235,12 +259,23 @@ def _stage_results(
 
 
 def _tag_stages(builder: Builder, request: BuildRequest, parsed: Dockerfile, stream: ClassicStream) -> None:
-    """Tag each stage image the build committed, so none is left dangling."""
+    """Tag each stage image the build committed, or found in the cache, so none is left
+    dangling; but not the image a stage is FROM, nor a cached image nothing else keeps that the
+    plugin did not commit (someone's untagged image: the plugin's tag would later take it away)."""
     client = builder.engine.client
-    for index, image_id in stream.stage_images.items():
-        if image_id == stream.image_id and stream.error is None:
-            continue  # the built image: tagged by its content key
-        stage = parsed.stages[index]
+    last_step = {step.stage_index: step for step in stream.steps}
+    ours: set[str] | None = None
+    index: ImageIndex | None = None
+    for stage_index, image_id in stream.stage_images.items():
+        step = last_step.get(stage_index)
+        if (image_id == stream.image_id and stream.error is None) or step is None or step.step == 1:
+            continue  # the built image (tagged by its content key), or a stage that is only its FROM
+        if not step.committed:
+            index = ImageIndex.read(client) if index is None else index
+            ours = builder.engine.owned_images() if ours is None else ours
+            if index.dangling(image_id) and image_id not in ours:
+                continue
+        stage = parsed.stages[stage_index]
         repository, _, tag = builder.tag_for(request, stage.ref, image_id).rpartition(":")
         try:
             client.api.tag(image_id, repository, tag)
@@ -248,30 +283,26 @@ def _tag_stages(builder: Builder, request: BuildRequest, parsed: Dockerfile, str
             pass
 
 
-def _remove_leftover(
-    client: docker.DockerClient, image: str | None, stream: ClassicStream, patience: float = 0.0
-) -> None:
-    """Remove the untagged image of the last step before a failure or an interrupt (it would
-    dangle), and any untagged child an interrupted build committed after the last line it
-    sent; a stage image is kept.  ``patience``: how long a cancelled build may still hold them."""
-    if image is None or any(i.split(":")[-1].startswith(image) for i in stream.stage_images.values()):
-        return
+def _remove_when_cancelled(builder: Builder, stream: ClassicStream, patience: float = 10.0) -> None:
+    """After an interrupt: remove the images the build committed that nothing keeps, and any
+    image the engine committed from one of its step containers after the last line it sent,
+    waiting up to ``patience`` seconds for the cancelled build to let go of them."""
+    client = builder.engine.client
     deadline = time.monotonic() + patience
     while True:
-        try:
-            full = client.api.inspect_image(image)
-            for child in client.api.images(filters={"dangling": True}):
-                if child.get("ParentId") == full["Id"]:
-                    client.api.remove_image(child["Id"], noprune=False)
-            if not full.get("RepoTags"):
-                client.api.remove_image(image, noprune=False)
+        for container in stream.containers:
+            try:
+                if client.api.inspect_container(container).get("State", {}).get("Running"):
+                    break  # the cancelled step is still stopping
+            except docker.errors.APIError:
+                pass
+        else:
+            remove_leftovers(client, stream.created, stream.containers)
             return
-        except docker.errors.NotFound:
+        if time.monotonic() > deadline:
+            remove_leftovers(client, stream.created, stream.containers)
             return
-        except docker.errors.APIError:
-            if time.monotonic() > deadline:
-                return  # a parent of other images (the layer cache of other builds): keep it
-            time.sleep(0.5)
+        time.sleep(0.5)
 
 
 def _request_error(request: BuildRequest, parsed: Dockerfile, error: docker.errors.APIError) -> Exception:

@@ -6,14 +6,13 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-import re
 import shutil
 import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +21,29 @@ import docker.errors
 import docker.utils
 import requests.exceptions
 
+from ._cleanup import ImageIndex, orphaned, remove_dangling, remove_leftovers, remove_tags, stale_tags, within
 from ._errors import EngineUnavailable
 from ._image import Image
+from ._ledger import Journal, Ledger, cache_home
+from ._naming import LABEL_MANAGED, LABEL_OWNER, LABEL_PROJECT, LABEL_RUN, slug
 
-__all__ = ["LABEL_MANAGED", "LABEL_OWNER", "LABEL_PROJECT", "LABEL_RUN", "Engine", "EngineInfo"]
+__all__ = ["LABEL_MANAGED", "LABEL_OWNER", "LABEL_PROJECT", "LABEL_RUN", "Engine", "EngineInfo", "PruneReport"]
 
-LABEL_MANAGED = "pytest-dockerbuild.managed"  #: "true" on every image, container and network
-LABEL_RUN = "pytest-dockerbuild.run"  #: the run id, on containers and networks
-LABEL_OWNER = "pytest-dockerbuild.owner"  #: "<host>:<pid>" of the pytest process, on containers and networks
-LABEL_PROJECT = "pytest-dockerbuild.project"  #: the build context's folder name, on built images
-IMAGE_REPOSITORY = "pytest-dockerbuild"  #: built images are tagged pytest-dockerbuild/<project>:...
+
+@dataclass
+class PruneReport:
+    """What ``--dockerbuild-prune`` removed, and the live runs whose resources it kept."""
+
+    images: int = 0
+    containers: int = 0
+    networks: int = 0
+    live_runs: list[str] = field(default_factory=list)  #: ``host:pid`` of runs still in progress
+
+    def __str__(self) -> str:
+        text = f"removed {self.images} images, {self.containers} containers and {self.networks} networks"
+        if self.live_runs:
+            text += f"; kept those of runs in progress ({', '.join(self.live_runs)})"
+        return text
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,8 @@ class Engine:
         self._counter = itertools.count(1)
         self._cache_dir = Path(tempfile.mkdtemp(prefix="pytest-dockerbuild-"))
         self._images: dict[str, Image] = {}
+        self._ledger: Ledger | None = None
+        self._journal: Journal | None = None
 
     @staticmethod
     def connect() -> docker.DockerClient:
@@ -119,10 +133,13 @@ class Engine:
 
     def resource_name(self, hint: str) -> str:
         """``pytest-dockerbuild-<run>-<worker>-<hint>-<n>``: unique per run, worker and process."""
-        slug = re.sub(r"[^a-zA-Z0-9_.-]+", "-", hint).strip("-.")[:40] or "x"
-        return f"pytest-dockerbuild-{self.run_id}-{self.worker}-{slug}-{next(self._counter)}"
+        return f"pytest-dockerbuild-{self.run_id}-{self.worker}-{slug(hint)}-{next(self._counter)}"
 
     # -- images ------------------------------------------------------------------
+    def project_ids(self) -> list[str]:
+        """The ids of the projects the plugin's tags on this engine name."""
+        return sorted(ImageIndex.read(self.client).projects())
+
     def image(self, reference: str) -> Image:
         """An :class:`Image` for a reference or id; one object (and one export) per image id."""
         image = Image(self.client, reference, self._cache_dir)
@@ -137,10 +154,35 @@ class Engine:
             buildx_version=buildx_version(),
         )
 
+    # -- the ledger: what this process made -----------------------------------------------
+    @property
+    def ledger(self) -> Ledger:
+        """The journals and owned list of this engine (keyed by the engine's id)."""
+        if self._ledger is None:
+            try:
+                engine_id = str(self.client.info().get("ID") or endpoint())
+            except docker.errors.APIError:
+                engine_id = endpoint()
+            self._ledger = Ledger.for_engine(engine_id)
+        return self._ledger
+
+    @property
+    def journal(self) -> Journal:
+        """This process's journal (images its builds commit, step containers, images it uses)."""
+        if self._journal is None:
+            self._journal = self.ledger.journal(self.run_id)
+        return self._journal
+
+    def owned_images(self) -> set[str]:
+        """Full ids of the images the plugin committed on this engine (earlier runs and this one)."""
+        index = ImageIndex.read(self.client)
+        return {i for i in (index.resolve(c) for c in self.journal.created) if i} | self.ledger.owned()
+
     # -- clean-up ------------------------------------------------------------------
     def sweep(self) -> list[str]:
-        """Remove containers and networks left by runs on this host whose pytest
-        process no longer exists (killed, or interrupted hard).  Returns what was removed."""
+        """Remove what runs on this host whose pytest process no longer exists (killed, or
+        interrupted hard) left: their containers and networks, and the dangling images their
+        journals recorded.  Returns what was removed."""
         host = socket.gethostname()
 
         def stale(labels: dict[str, str]) -> bool:
@@ -149,13 +191,54 @@ class Engine:
                 return False
             return not _pid_alive(int(pid))
 
-        return self._remove_labelled([f"{LABEL_MANAGED}=true"], stale)
+        removed = self._remove_labelled([f"{LABEL_MANAGED}=true"], stale)
+        for record in self.ledger.journals():
+            if not record.alive and record.path != self.journal.path:
+                removed += [f"image {i}" for i in self._settle(record.created, record.containers)]
+                record.path.unlink(missing_ok=True)
+        return removed
+
+    def _settle(self, created: list[str], containers: list[str]) -> list[str]:
+        """Remove the leftovers of a finished process's builds and add the images that remain
+        to the owned list; returns the ids deleted."""
+        protected = self.ledger.protected(exclude=self._journal)
+        deleted = remove_leftovers(self.client, created, containers, protected)
+        index = ImageIndex.read(self.client)
+        self.ledger.update_owned(i for i in (index.resolve(c) for c in created) if i is not None)
+        return deleted
 
     def remove_run_resources(self, own_only: bool = False) -> None:
         """Remove every container and network labelled with this run's id; with ``own_only``
         (a pytest-xdist worker), only those this process created: the other workers' are
         still in use, and the controller removes the rest at the end of the run."""
         self._remove_labelled([f"{LABEL_RUN}={self.run_id}"] + ([f"{LABEL_OWNER}={self.owner}"] if own_only else []))
+
+    def finish(self, projects: Iterable[str] = (), keep: int = 3) -> None:
+        """At the end of this process: remove its builds' dangling leftovers, then the tags of
+        ``projects`` beyond the ``keep`` newest per stage, and those of projects whose folder is
+        gone; what live runs (this one included) use is kept."""
+        journal = self._journal
+        if journal is not None:
+            self._settle(journal.created, journal.containers)
+        protected = self.ledger.protected()
+        index = ImageIndex.read(self.client)
+        wanted = set(projects)
+        for project, context in index.projects().items():
+            if project in wanted:
+                remove_tags(self.client, stale_tags(index, project, keep, protected), protected)
+            elif orphaned(context):
+                remove_tags(self.client, index.project_tags(project), protected)
+        self._forget_gone(protected)
+        if journal is not None:
+            journal.close()
+            self._journal = None
+
+    def _forget_gone(self, protected: set[str]) -> list[str]:
+        """Remove owned images nothing keeps; drop the ids of images gone from the owned list."""
+        owned = self.ledger.owned()
+        deleted = remove_dangling(self.client, owned, protected)
+        self.ledger.update_owned(keep_only=set(ImageIndex.read(self.client).images))
+        return deleted
 
     def _remove_labelled(self, labels: list[str], select: Callable[[dict[str, str]], bool] | None = None) -> list[str]:
         """Remove the containers, then the networks, with all of ``labels`` (and whose labels
@@ -169,40 +252,38 @@ class Engine:
                 removed.append(f"network {network.name}")
         return removed
 
-    def prune(self, project: str | None = None) -> dict[str, int]:
-        """Remove what the plugin made: every labelled container, network and built image;
-        with ``project``, only the images built from context folders of that name (and
-        the containers and networks of dead runs)."""
-        counts = {"containers": 0, "networks": 0, "images": 0}
-        for removed in self._remove_labelled([f"{LABEL_MANAGED}=true"]) if project is None else self.sweep():
-            counts["containers" if removed.startswith("container") else "networks"] += 1
-        wanted = [f"{LABEL_MANAGED}=true"] + ([f"{LABEL_PROJECT}={project}"] if project else [])
-        ours = f"{IMAGE_REPOSITORY}/{project}:" if project else f"{IMAGE_REPOSITORY}/"
-        # Built images carry the labels; the classic builder's stage images only a tag. An image
-        # can hold the tags of several projects (same content): remove this project's tags, and
-        # the engine deletes an image with its last tag.
-        images = {image.id: image for image in self.client.images.list(filters={"label": wanted})}
-        for image in self.client.images.list(filters={"reference": f"{IMAGE_REPOSITORY}/{project or '*'}"}):
-            images[image.id] = image
-        for image in images.values():
-            tags = [tag for tag in image.tags if tag.startswith(ours)]
-            for tag in tags:
-                self._quietly(self.client.images.remove, tag)
-            if not tags and not image.tags:
-                self._quietly(self.client.images.remove, image.id)
-        records = self.failure_records()
-        for record in records.glob(f"{project}--*.pickle" if project else "*.pickle"):
-            record.unlink(missing_ok=True)
-        present = {image.id for image in self.client.images.list(all=True)}
-        counts["images"] = sum(1 for image_id in images if image_id not in present)
-        return counts
+    def prune(self, project: str | None = None, root: Path | None = None) -> PruneReport:
+        """Remove what the plugin made that no live run uses: the containers and networks of
+        dead runs, and the images under the plugin's tags: of ``project`` (a project id), or,
+        without one, of every project built from a folder under ``root`` or from a folder that
+        is gone; then the images the plugin committed that nothing keeps."""
+        report = PruneReport()
+        for removed in self.sweep():
+            kind = removed.split(" ", 1)[0]
+            setattr(report, kind + "s", getattr(report, kind + "s") + 1)
+        report.live_runs = sorted(self._live_owners())
+        protected = self.ledger.protected()
+        index = ImageIndex.read(self.client)
+        tags: list[str] = []
+        for name, context in index.projects().items():
+            if name == project or (project is None and (orphaned(context) or (root and within(context, root)))):
+                tags += index.project_tags(name)
+        tagged = {image for image in index.images if set(index.tags(image)) & set(tags)}
+        remove_tags(self.client, tags, protected)
+        self._forget_gone(protected)
+        report.images += len(tagged - set(ImageIndex.read(self.client).images))
+        shutil.rmtree(cache_home() / "failures", ignore_errors=True)  # failure records of older versions
+        return report
 
-    @staticmethod
-    def failure_records() -> Path:
-        """Where builds that failed are recorded by content key, so that a later run reuses
-        the failure as it reuses an image (``$XDG_CACHE_HOME/pytest-dockerbuild/failures``)."""
-        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        return cache / "pytest-dockerbuild" / "failures"
+    def _live_owners(self) -> set[str]:
+        """``host:pid`` of the runs in progress whose containers or networks prune kept."""
+        owners: set[str] = set()
+        wanted = {"label": f"{LABEL_MANAGED}=true"}
+        for container in self.client.containers.list(all=True, ignore_removed=True, filters=wanted):
+            owners.add(container.labels.get(LABEL_OWNER) or "")
+        for network in self.client.networks.list(filters=wanted):
+            owners.add((network.attrs.get("Labels") or {}).get(LABEL_OWNER) or "")
+        return {owner for owner in owners if owner.rpartition(":")[2].isdigit()}
 
     def close(self) -> None:
         shutil.rmtree(self._cache_dir, ignore_errors=True)

@@ -11,7 +11,7 @@ the context needed to act on it (which file, which stage, what to do)::
     │   ├── DockerfileSyntaxError  (.line)
     │   └── UnknownStage           (.stage, .available)
     ├── BuildFailed                a build step failed (.stage, .step, .instruction,
-    │                              .exit_code, .log_tail, .line, .log)
+    │                              .exit_code, .log_tail, .line, .log, .log_file)
     ├── BaseImageMissing           a FROM image is not in the engine and cannot be pulled
     ├── ImageError                 inspecting an image failed (.image)
     │   └── PathNotFound           (.path)
@@ -171,20 +171,24 @@ class BuildFailed(DockerbuildError):
         self.line = line
         #: exit code of a failing RUN, None for other failures (e.g. COPY)
         self.exit_code = exit_code
-        #: the whole build log, one string per line
+        #: the last lines of the build log (the whole log is in :attr:`log_file`)
         self.log = list(log)
+        #: the file holding the whole build log, if it was written to one
+        self.log_file: Path | None = getattr(log, "path", None)
+        #: how many lines the whole build log has
+        self.log_lines: int = getattr(log, "total", len(self.log))
+        #: how many lines of the log the message shows (ini ``dockerbuild_log_lines``)
+        self.tail = tail
         #: the build target asked for (None = last stage)
         self.target = target
         #: "classic" or "buildkit"
         self.backend = backend
-        #: True when an earlier run recorded this failure for the same content (not rebuilt)
-        self.reused = False
         super().__init__(self._message(tail))
 
     @property
     def log_tail(self) -> list[str]:
-        """The last 20 lines of the build log."""
-        return self.log[-20:]
+        """The last lines of the build log, as many as the message shows."""
+        return self.log[-self.tail :] if self.tail > 0 else []
 
     def _message(self, tail: int) -> str:
         where = f"stage {self.stage!r}" if self.stage is not None else "an unknown stage"
@@ -199,10 +203,12 @@ class BuildFailed(DockerbuildError):
             lines.append(f"error: {self.reason}")
         if self.target:
             lines.append(f"target: {self.target!r} ({self.backend} builder)")
-        shown = self.log[-tail:] if tail else []
+        shown = self.log[-tail:] if tail > 0 else []
         if shown:
             lines.append(f"last {len(shown)} lines of the build log:")
             lines.extend(f"  | {entry}" for entry in shown)
+        if self.log_file is not None:
+            lines.append(f"the whole build log ({self.log_lines} lines): {self.log_file}")
         return "\n".join(lines)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from ._engine import LABEL_RUN, Engine, endpoint
 from ._errors import BuildFailed, DockerbuildError, EngineUnavailable
 from ._image import human_size
 from ._lint import DockerfileFile
+from ._naming import project_id
 from ._runtime import Container, Network, Runtime
 
 # Image contracts (container-structure-test files) bring their own hooks and options.
@@ -29,6 +30,7 @@ pytest_plugins = ["pytest_dockerbuild._contracts"]
 
 BACKEND_CHOICES = ("auto", "classic", "buildkit")
 TRUTHY = {"1", "true", "yes", "y", "on"}
+REPORT_LOG_LINES = 200  #: lines of a build log attached to a failing test's report
 
 
 @dataclass
@@ -58,6 +60,7 @@ class _Options:
     log_lines: int
     require_engine: bool
     lint_ignore: list[str] = field(default_factory=list)
+    keep_images: int = 3
 
 
 # -- options ---------------------------------------------------------------------
@@ -89,8 +92,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         const="*",
         default=None,
         metavar="PROJECT",
-        help="Remove every image, container and network pytest-dockerbuild made, then exit; "
-        "with PROJECT, only the images built from context folders of that name.",
+        help="Remove what pytest-dockerbuild made and no run in progress uses, then exit: the containers and "
+        "networks of ended runs, and the images built from folders under the rootdir (or from folders that are "
+        "gone); with PROJECT (a context folder, or a project id as the summary shows it), that project's images.",
     )
     parser.addini("dockerbuild_backend", "Default builder: auto, classic or buildkit.", default="auto")
     parser.addini(
@@ -117,6 +121,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("dockerbuild_lint_ignore", "Rule ids the static checks skip (e.g. DL3006 DB001).", type="args")
     parser.addini("dockerbuild_log_lines", "Lines of build log shown in a build failure.", default="20")
     parser.addini(
+        "dockerbuild_keep_images",
+        "How many images per project and stage the plugin keeps tagged (for reuse and the layer cache); "
+        "older ones are untagged at the end of a run that builds the project.",
+        default="3",
+    )
+    parser.addini(
         "dockerbuild_require_engine",
         "Fail (instead of skip) tests that need Docker when no engine answers; on by default when CI is set.",
         type="bool",
@@ -133,15 +143,22 @@ def _options(config: pytest.Config) -> _Options:
         image_map.update(parse_image_map(config.getoption("dockerbuild_base_image"), "--dockerbuild-base-image"))
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
-    try:
-        log_lines = int(str(config.getini("dockerbuild_log_lines")))
-    except ValueError:
-        raise pytest.UsageError("dockerbuild_log_lines must be a whole number") from None
+    log_lines, keep = (_whole_number(config, name) for name in ("dockerbuild_log_lines", "dockerbuild_keep_images"))
     require = bool(config.getini("dockerbuild_require_engine")) or os.environ.get("CI", "").lower() in TRUTHY
     return _Options(
         backend, image_map, not config.getoption("dockerbuild_rebuild"), log_lines, require,
-        lint_ignore=list(config.getini("dockerbuild_lint_ignore")),
+        lint_ignore=list(config.getini("dockerbuild_lint_ignore")), keep_images=keep,
     )  # fmt: skip
+
+
+def _whole_number(config: pytest.Config, name: str) -> int:
+    try:
+        value = int(str(config.getini(name)))
+    except ValueError:
+        raise pytest.UsageError(f"{name} must be a whole number") from None
+    if value < 0:
+        raise pytest.UsageError(f"{name} must not be negative")
+    return value
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -172,13 +189,28 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     except EngineUnavailable as error:
         print(f"dockerbuild: {error}")
         return 1
-    counts = engine.prune(None if project == "*" else project)
-    engine.close()
-    print(
-        f"dockerbuild: removed {counts['images']} images, {counts['containers']} containers "
-        f"and {counts['networks']} networks"
-    )
+    try:
+        name = None if project == "*" else _project_named(engine, project)
+        report = engine.prune(name, root=config.rootpath)
+    except DockerbuildError as error:
+        print(f"dockerbuild: {error}")
+        return 4
+    finally:
+        engine.close()
+    print(f"dockerbuild: {report}")
     return 0
+
+
+def _project_named(engine: Engine, given: str) -> str:
+    """The project id of ``--dockerbuild-prune=PROJECT``: a context folder, or a project id."""
+    if Path(given).is_dir():
+        return project_id(Path(given))
+    known = engine.project_ids()
+    if given in known:
+        return given
+    alike = sorted(p for p in known if p.rpartition("-")[0] == given)
+    hint = f"; projects of that folder name: {', '.join(alike)}" if alike else ""
+    raise DockerbuildError(f"--dockerbuild-prune={given}: no such folder, and no project has that id{hint}")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -214,18 +246,24 @@ def _engine(config: pytest.Config) -> Engine:
     return state.engine
 
 
-def _builder(config: pytest.Config, shared_dir: Path | None = None) -> Builder:
+def _builder(config: pytest.Config) -> Builder:
     state = config.stash[STATE]
     if state.builder is None:
         options = _options(config)
+        factory = getattr(config, "_tmp_path_factory", None)  # pytest's tmp_path_factory, also without a fixture
+        basetemp = factory.getbasetemp() if factory is not None else None
+        shared = None
+        if _worker_id(config) is not None and basetemp is not None:  # workers' basetemps share the controller's
+            shared = basetemp.parent / f"dockerbuild-builds-{state.run_id}"
         state.builder = Builder(
             _engine(config),
             options.image_map,
             options.backend,
             reuse=options.reuse,
             log_tail=options.log_lines,
-            shared_dir=shared_dir,
+            shared_dir=shared,
             lint_ignore=options.lint_ignore,
+            log_dir=basetemp / "dockerbuild-logs" if basetemp is not None else None,
         )
         state.builder.add_listener(lambda outcome: _record(state, outcome))
     return state.builder
@@ -280,19 +318,14 @@ def engine_or_skip(config: pytest.Config) -> Engine:
 
 
 @pytest.fixture(scope="session")
-def dockerbuild(
-    pytestconfig: pytest.Config, dockerbuild_engine: Engine, tmp_path_factory: pytest.TempPathFactory
-) -> Builder:
+def dockerbuild(pytestconfig: pytest.Config, dockerbuild_engine: Engine) -> Builder:
     """Build Dockerfiles and their stages: ``dockerbuild.build(context, target=...)``.
 
     Results are cached per content key for the session; ``expect_failure``
     asserts that a build fails (in a given stage); ``image(ref)`` inspects any image.
     Under pytest-xdist, each image is built once per run, by the first worker that needs it.
     """
-    shared = None
-    if _worker_id(pytestconfig) is not None:  # workers' basetemps share the controller's
-        shared = tmp_path_factory.getbasetemp().parent / "dockerbuild-builds"
-    return _builder(pytestconfig, shared)
+    return _builder(pytestconfig)
 
 
 @pytest.fixture(scope="session")
@@ -393,9 +426,21 @@ def _attach_logs(item: pytest.Item, report: pytest.TestReport) -> None:
         report.sections.append((f"dockerbuild container {container.name}{aliases}", container.logs(tail=200)))
     for build in seen:
         if isinstance(build, BuildResult) and build.log:
-            report.sections.append((f"dockerbuild log: {build.request.describe()}", "\n".join(build.log)))
+            title = f"dockerbuild log: {build.request.describe()}"
+            report.sections.append((title, _log_section(build.log, build.log_file)))
         elif isinstance(build, BuildFailed) and build.log:
-            report.sections.append((f"dockerbuild log: {build.dockerfile} (failed)", "\n".join(build.log)))
+            title = f"dockerbuild log: {build.dockerfile} (failed)"
+            report.sections.append((title, _log_section(build.log, build.log_file, build.log_lines)))
+
+
+def _log_section(log: Sequence[str], path: Path | None, total: int | None = None) -> str:
+    """The last lines of a build log, and where the whole of it is."""
+    total = total if total is not None else getattr(log, "total", len(log))
+    shown = list(log)[-REPORT_LOG_LINES:]
+    lines = [f"({total - len(shown)} earlier lines in {path})"] if path is not None and total > len(shown) else []
+    if path is not None and total <= len(shown):
+        lines.append(f"(the whole log: {path})")
+    return "\n".join([*lines, *shown])
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
@@ -403,28 +448,28 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     if builder is None or not (builder.results or builder.failures) or config.option.verbose < 0:
         return
     reused = sum(1 for r in builder.results if r.reused or r.shared)
-    title = (
-        f"dockerbuild: {len(builder.results) - reused} images built, {reused} reused, "
-        f"{len(builder.failures)} failed builds"
-    )
+    expected = [f for f in builder.failures if builder.is_expected(f)]
+    failed = [f for f in builder.failures if not builder.is_expected(f)]
+    title = f"dockerbuild: {len(builder.results) - reused} images built, {reused} reused, {len(failed)} failed builds"
+    title += f", {len(expected)} expected failures" if expected else ""
+    write = terminalreporter.write_line
     terminalreporter.write_sep("=", title)
-    terminalreporter.write_line(f"{'backend':8} {'size':>10} {'time':>9} {'cached':>8}  image / stage")
+    write(f"{'backend':8} {'size':>10} {'time':>9} {'cached':>8}  image / stage")
     for result in builder.results:
         if result.reused or result.shared:
             cached = "reused" if result.reused else "shared"
         else:
             cached = f"{result.cache_hits}/{result.cacheable_steps}"
-        terminalreporter.write_line(
-            f"{result.backend:8} {human_size(result.image.size):>10} {result.seconds:7.1f} s {cached:>8}  "
-            f"{result.request.describe()}"
-        )
+        write(f"{result.backend:8} {human_size(result.image.size):>10} {result.seconds:7.1f} s {cached:>8}  "
+              f"{result.request.describe()}")  # fmt: skip
         for stage in result.stages:
             if stage.steps and config.option.verbose > 0:
                 cached = f"{stage.cache_hits}/{stage.cacheable_steps}"
-                terminalreporter.write_line(f"{'':8} {'':>10} {stage.seconds:7.1f} s {cached:>8}    stage {stage.ref}")
+                write(f"{'':8} {'':>10} {stage.seconds:7.1f} s {cached:>8}    stage {stage.ref}")
     for failure in builder.failures:
-        terminalreporter.write_line(f"{failure.backend:8} {'FAILED':>10} {'':>9} {'':>8}  {failure.dockerfile}"
-                                    f" (stage {failure.stage!r}, step {failure.step})")  # fmt: skip
+        state = "expected" if builder.is_expected(failure) else "FAILED"
+        write(f"{failure.backend:8} {state:>10} {'':>9} {'':>8}  {failure.dockerfile}"
+              f" (stage {failure.stage!r}, step {failure.step})")  # fmt: skip
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -437,8 +482,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         except EngineUnavailable:
             return
     if state.engine is not None:
+        projects = state.builder.projects if state.builder is not None else set()
         try:
             state.engine.remove_run_resources(own_only=_worker_id(session.config) is not None)
+            state.engine.finish(projects, keep=_options(session.config).keep_images)
         except (requests.RequestException, docker.errors.DockerException):
             pass  # the engine went away: the next run sweeps what is left
         state.engine.close()

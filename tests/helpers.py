@@ -35,12 +35,16 @@ def marked_leftovers(marker: str) -> tuple[list[str], list[str]]:
     containers = [
         c.name for c in client.containers.list(all=True, ignore_removed=True) if marker in str(c.attrs["Config"])
     ]
-    dangling = [
-        image.short_id
-        for image in client.images.list(filters={"dangling": True})
-        if any(marker in (entry.get("CreatedBy") or "") for entry in image.history())
-    ]
+    dangling = [image.short_id for image in client.images.list(filters={"dangling": True}) if _made_by(image, marker)]
     return containers, dangling
+
+
+def _made_by(image: docker.models.images.Image, marker: str) -> bool:
+    try:
+        history = image.history()
+    except docker.errors.NotFound:  # removed since the listing (by another test's run)
+        return False
+    return any(marker in (entry.get("CreatedBy") or "") for entry in history)
 
 
 def required_tool(name: str, wheel: str) -> str:

@@ -97,8 +97,10 @@ def vertex(stream: BuildkitStream, prefix: str) -> Vertex:
 
 
 def summary(stream: BuildkitStream) -> tuple[Any, ...]:
-    vertices = [(v.digest, v.name, v.started, v.completed, v.cached, v.error, v.logs, v.order) for v in ordered(stream)]
-    return vertices, stream.log, stream.text
+    vertices = [
+        (v.digest, v.name, v.started, v.completed, v.cached, v.error, list(v.logs), v.order) for v in ordered(stream)
+    ]
+    return vertices, list(stream.log), list(stream.text)
 
 
 def statuses(text: str) -> list[dict[str, Any]]:
@@ -155,14 +157,14 @@ def test_text_before_and_between_objects_is_kept_as_text() -> None:
     middle = text.index('{\n  "vertexes"', 200)
     mixed = "WARNING: first\n" + text[:middle] + "note: in between\n" + text[middle:]
     stream = parse(mixed, 11)
-    assert stream.text == ["WARNING: first", "note: in between"]
+    assert list(stream.text) == ["WARNING: first", "note: in between"]
     assert summary(stream)[0] == summary(recorded("single_stage"))[0]
 
 
 def test_finish_keeps_unterminated_text() -> None:
     stream = BuildkitStream()
     stream.feed(raw("missing_base").rstrip("\n"))
-    assert stream.text == []  # the ERROR line has no newline yet
+    assert list(stream.text) == []  # the ERROR line has no newline yet
     stream.finish()
     assert len(stream.text) == 1
     assert stream.text[0].startswith("ERROR: failed to solve: rpc error")
@@ -205,7 +207,7 @@ def test_vertex_seconds_come_from_its_timestamps() -> None:
 
 def test_cold_build_keeps_the_stderr_of_a_run_with_its_vertex() -> None:
     stream = recorded("three_stage_cold")
-    assert vertex(stream, "[build 2/2] RUN").logs == ["buildkit-stream: compiling"]
+    assert list(vertex(stream, "[build 2/2] RUN").logs) == ["buildkit-stream: compiling"]
     assert [v.name for v in stream.vertices.values() if v.logs] == [THREE_STAGE_STEPS[1]]
 
 
@@ -225,7 +227,7 @@ def test_log_is_a_plain_rendering_of_the_build() -> None:
 
 def test_successful_build_has_no_failure_or_error() -> None:
     stream = recorded("three_stage_cold")
-    assert (stream.failure, stream.error, stream.text) == (None, None, [])
+    assert (stream.failure, stream.error, list(stream.text)) == (None, None, [])
 
 
 def test_identical_from_vertices_are_one_vertex_shared_by_the_stages() -> None:
@@ -289,7 +291,7 @@ def test_cached_rebuild_marks_every_run_and_copy_cached() -> None:
     stream = recorded("three_stage_cached")
     assert [(v.name, v.cached) for v in steps(stream)[1:]] == [(name, True) for name in THREE_STAGE_STEPS[1:]]
     assert [line for line in stream.log if line.endswith(": CACHED")] == [f"{n}: CACHED" for n in THREE_STAGE_STEPS[1:]]
-    assert [v.logs for v in stream.vertices.values() if v.logs] == []  # nothing ran
+    assert [list(v.logs) for v in stream.vertices.values() if v.logs] == []  # nothing ran
 
 
 def test_cached_rebuild_has_the_cold_build_vertices() -> None:
@@ -316,14 +318,14 @@ def test_failing_run_is_the_failure() -> None:
 
 def test_failing_run_error_is_the_final_error_line() -> None:
     stream = recorded("run_fails")
-    assert stream.text == [f"ERROR: failed to solve: {RUN_FAILS_ERROR}"]
+    assert list(stream.text) == [f"ERROR: failed to solve: {RUN_FAILS_ERROR}"]
     assert stream.error == f"failed to solve: {RUN_FAILS_ERROR}"
 
 
 def test_failing_run_keeps_its_output_in_arrival_order() -> None:
     failure = recorded("run_fails").failure
     assert failure is not None
-    assert failure.logs == ["test failed: expected 2 lines", "checking /out.txt"]  # stderr came first
+    assert list(failure.logs) == ["test failed: expected 2 lines", "checking /out.txt"]  # stderr came first
 
 
 def test_failing_run_log_ends_with_both_errors() -> None:
@@ -356,7 +358,7 @@ def test_failing_run_maps_to_the_stage_and_step() -> None:
 def test_without_the_error_line_the_error_is_the_failing_vertex_error() -> None:
     text = raw("run_fails")
     stream = parse(text[: text.rindex("}") + 1])  # buildx killed before it printed ERROR
-    assert stream.text == []
+    assert list(stream.text) == []
     assert stream.error == RUN_FAILS_ERROR
 
 
@@ -366,7 +368,7 @@ def test_copy_of_a_missing_file() -> None:
     assert stream.failure is not None
     assert stream.failure.name == "[stage-1 2/2] COPY --from=build /missing.txt /app/"
     assert stream.failure.error == '"/missing.txt" not found: not found'
-    assert stream.failure.logs == []
+    assert list(stream.failure.logs) == []
     assert stream.error == 'failed to solve: failed to compute cache key: "/missing.txt" not found: not found'
     assert located(RECORDER.COPY_MISSING, stream.failure.name) == ("1", 2, "COPY --from=build /missing.txt /app/")
 
@@ -403,7 +405,7 @@ def test_single_stage_vertices_have_no_stage_name() -> None:
         ("[2/3] WORKDIR /app", True),  # a WORKDIR ignores ARGs: cached since the first recording
         ('[3/3] RUN echo "hello from a single stage" > greeting.txt && cat greeting.txt', False),  # $GREETING expanded
     ]
-    assert vertex(stream, "[3/3] RUN").logs == ["hello from a single stage"]
+    assert list(vertex(stream, "[3/3] RUN").logs) == ["hello from a single stage"]
 
 
 def test_single_stage_counts_from_workdir_and_run() -> None:
@@ -436,7 +438,7 @@ def test_canceled_sibling_is_not_the_failure() -> None:
     )
     assert (slow.failed, broken.failed) == (False, True)
     assert stream.failure is broken
-    assert broken.logs == ["broken: giving up"]
+    assert list(broken.logs) == ["broken: giving up"]
 
 
 def test_canceled_sibling_has_no_error_line_in_the_log() -> None:
@@ -468,9 +470,9 @@ def test_log_lines_are_joined_across_entries_per_vertex() -> None:
     stream = BuildkitStream()
     for part in [announce, logs("sha256:a", "hel"), logs("sha256:b", "two\n"), logs("sha256:a", "lo\r\nwor", "ld")]:
         stream.feed(part)
-    assert (stream.vertices["sha256:a"].logs, stream.vertices["sha256:b"].logs) == (["hello"], ["two"])
+    assert (list(stream.vertices["sha256:a"].logs), list(stream.vertices["sha256:b"].logs)) == (["hello"], ["two"])
     stream.finish()
-    assert stream.vertices["sha256:a"].logs == ["hello", "world"]  # the unterminated rest, at the end
+    assert list(stream.vertices["sha256:a"].logs) == ["hello", "world"]  # the unterminated rest, at the end
     assert stream.log == ["two", "hello", "world"]
 
 

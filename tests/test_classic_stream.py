@@ -17,6 +17,7 @@ import pytest
 
 from pytest_dockerbuild import Builder
 from pytest_dockerbuild._classic import ClassicStream
+from pytest_dockerbuild._naming import project_id
 
 DATA = Path(__file__).parent / "data" / "classic"
 CONTEXTS = Path(__file__).parent / "data" / "contexts"
@@ -86,7 +87,14 @@ def test_cold_build_stage_images_and_image_id() -> None:
     first, second, last = aux_ids(chunks)
     assert stream.stage_images == {0: first, 1: second, 2: last}
     assert stream.image_id == last
-    assert stream.last_image == last.removeprefix("sha256:")[:12]
+    assert stream.steps[-1].image == last.removeprefix("sha256:")[:12]
+
+
+def test_a_cold_build_created_every_image_but_its_bases() -> None:
+    stream = parse(recorded("three_stage_cold"))
+    assert stream.created == [step.image for step in stream.steps if not step.text.startswith("FROM")]
+    assert stream.steps[0].image == "d67389e6249a" and "d67389e6249a" not in stream.created  # the base
+    assert stream.containers == ["e0b40fd3da00", "f2dda7d172b3", "b07c9da4fc8c"]  # the RUN and CMD steps
 
 
 def test_cold_build_has_no_error() -> None:
@@ -128,6 +136,7 @@ def test_cached_build_reuses_the_cold_build_stage_images() -> None:
     cached = parse(recorded("three_stage_cached"))
     assert cached.stage_images == cold.stage_images
     assert cached.image_id == cold.image_id
+    assert (cached.created, cached.containers) == ([], [])  # nothing new: nothing of the build's own
 
 
 # -- failures -----------------------------------------------------------------------------------
@@ -165,7 +174,8 @@ def test_failing_run_has_images_of_the_finished_stages_only() -> None:
     chunks = recorded("run_fails")
     stream = parse(chunks)
     assert stream.stage_images == {0: aux_ids(chunks)[0]}
-    assert stream.last_image == "d154158db1f5"  # the COPY step before the failing RUN
+    assert stream.created[-1] == "d154158db1f5"  # the COPY step before the failing RUN
+    assert stream.containers[-1] == "2661a94235af"  # the failing RUN's
     assert stream.steps[-1].finished == float(len(chunks) - 1)  # the error chunk ends it
 
 
@@ -190,7 +200,7 @@ def test_missing_base_image_fails_at_its_from() -> None:
     assert stream.exit_code is None
     assert stream.stage_images == {}
     assert stream.image_id is None
-    assert stream.last_image is None
+    assert stream.created == []
 
 
 # -- ARGs and labels ----------------------------------------------------------------------------
@@ -301,7 +311,8 @@ def test_failed_stage_keeps_the_image_of_the_stage_it_builds_from(builders: dict
     except docker.errors.ImageNotFound:
         pytest.fail(f"the image {match.group(1)} of stage 'build' was removed by the failed build")
     try:
-        assert image.tags == [f"pytest-dockerbuild/classic-failed-stage:build-{image.id[7:19]}"]  # tagged, kept
+        project = project_id(context)
+        assert image.tags == [f"pytest-dockerbuild/{project}:build-{image.id[7:19]}"]  # tagged, kept
     finally:
         for tag in image.tags:
             client.images.remove(tag)  # a fresh image every run: do not pile them up

@@ -1,13 +1,18 @@
-"""Nothing leaks under faults: interrupts during a build and a readiness wait, a lost engine."""
+"""The fault matrix: SIGINT and SIGKILL during a build (both backends) and during a readiness wait, a killed
+builder, a step killed as by the OOM killer, a lost engine. After each, the next run builds again and passes,
+leaves no container, network or dangling image behind, and removes nothing it did not make."""
 
 from __future__ import annotations
 
+import io
+import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import docker
 import pytest
@@ -23,48 +28,115 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
         time.sleep(0.2)
 
 
-def interrupt_when(pytester: pytest.Pytester, ready: Callable[[], bool], *args: str) -> str:
-    """Run pytest in a subprocess, send it SIGINT once ``ready()``, return its output."""
-    log = pytester.path / "interrupted.log"
+def fault_when(
+    pytester: pytest.Pytester, ready: Callable[[], bool], *args: str, sig: signal.Signals = signal.SIGINT
+) -> str:
+    """Run pytest in a subprocess (its own process group), send ``sig`` once ``ready()`` (SIGKILL
+    goes to the whole group, as a CI job's timeout does), return its output."""
+    log = pytester.path / "faulted.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-            cwd=pytester.path, stdout=out, stderr=subprocess.STDOUT,
+            cwd=pytester.path, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:
             wait_for(ready)
             time.sleep(0.5)
-            process.send_signal(signal.SIGINT)
+            if sig == signal.SIGKILL:
+                os.killpg(process.pid, sig)
+            else:
+                process.send_signal(sig)
             process.wait(timeout=120)
         finally:
             if process.poll() is None:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
     output = log.read_text()
-    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    expected = pytest.ExitCode.INTERRUPTED if sig == signal.SIGINT else -sig
+    assert process.returncode == expected, output
     return output
 
 
-@pytest.mark.parametrize("backend", ["classic", "buildkit"])
-def test_sigint_during_a_build_leaves_nothing(inner: pytest.Pytester, backend: str) -> None:
+@pytest.fixture
+def witnesses() -> Iterator[list[str]]:
+    """Images a user made by hand from the base image, which no fault and no clean-up may
+    touch: a tagged one and an untagged one built on it."""
+    client = docker.from_env()
     marker = uuid.uuid4().hex
-    inner.mkdir("slow")
-    (inner.path / "slow" / "Dockerfile").write_text(
-        f"FROM diamol/base\nENV MARKER={marker}\nRUN echo start > /started && sleep 60\n"
+    tag = f"mine/witness:{marker[:12]}"
+    client.images.build(fileobj=io.BytesIO(f"FROM {BASE}\nLABEL w={marker}\n".encode()), tag=tag, rm=True)
+    child = client.images.build(fileobj=io.BytesIO(f"FROM {tag}\nRUN echo {marker}\n".encode()), rm=True)[0]
+    images = [tag, child.id]
+    yield images
+    for image in reversed(images):
+        client.images.remove(image)
+
+
+def slow_once(marker: str, seconds: int = 6, then: str = "sleep 120") -> str:
+    """A Dockerfile whose RUN does ``then`` until ``seconds`` from now, and finishes at once after
+    (the same content, so the next run has the same content key); its ENV commits a step image
+    before (the classic builder's leftover when it is killed)."""
+    until = int(time.time()) + seconds
+    return (
+        f"FROM diamol/base\nENV MARKER={marker}\nRUN echo {marker} && if [ $(date +%s) -lt {until} ]; then {then}; fi\n"
     )
+
+
+def assert_next_run_recovers(pytester: pytest.Pytester, marker: str, witnesses: list[str], *args: str) -> None:
+    """The next run builds again and passes, and leaves no container, network or dangling image of
+    the build; the user's images are all there."""
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*= dockerbuild: 1 images built, 0 reused, 0 failed builds =*"])
+    assert marked_leftovers(marker) == ([], [])
+    client = docker.from_env()
+    for image in witnesses:
+        client.images.get(image)  # raises if a clean-up took it
+
+
+def sweep(pytester: pytest.Pytester) -> None:
+    """A run that builds nothing: its start removes what dead runs left."""
+    test = pytester.path / "test_sweep_only.py"
+    test.write_text("def test_next(dockerbuild_engine):\n    pass\n")
+    try:
+        pytester.runpytest_subprocess(str(test)).assert_outcomes(passed=1)
+    finally:
+        test.unlink()
+
+
+BUILD_TEST = """
+import pathlib
+
+def test_build(dockerbuild):
+    pathlib.Path({started!r}).write_text("")
+    dockerbuild.build("app")
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+@pytest.mark.parametrize("backend", ["classic", "buildkit"])
+def test_a_signal_during_a_build(inner: pytest.Pytester, witnesses: list[str], backend: str,
+                                 sig: signal.Signals) -> None:  # fmt: skip
+    marker = uuid.uuid4().hex
+    inner.mkdir("app")
+    (inner.path / "app" / "Dockerfile").write_text(slow_once(marker, seconds=8))
     started = inner.path / "building"
-    inner.makepyfile(
-        f"""
-        def test_slow(dockerbuild):
-            open({str(started)!r}, "w").close()
-            dockerbuild.build("slow")
-        """
-    )
-    output = interrupt_when(inner, lambda: started.exists(), f"--dockerbuild-backend={backend}")
-    assert "KeyboardInterrupt" in output
-    wait_for(lambda: marked_leftovers(marker) == ([], []), timeout=30)
+    inner.makepyfile(BUILD_TEST.format(started=str(started)))
+    output = fault_when(inner, lambda: started.exists() and time.sleep(2) is None, f"--dockerbuild-backend={backend}",
+                        sig=sig)  # fmt: skip
+    if sig == signal.SIGINT:
+        assert "KeyboardInterrupt" in output
+        wait_for(lambda: marked_leftovers(marker) == ([], []), timeout=30)
+    elif backend == "classic":
+        assert marked_leftovers(marker)[1] != [], "the killed build's ENV step image is left for the next run"
+    sweep(inner)
+    assert marked_leftovers(marker) == ([], []), "the next run's start removed what the faulted one left"
+    while time.time() < int((inner.path / "app" / "Dockerfile").read_text().split("-lt ")[1].split("]")[0]) + 1:
+        time.sleep(0.2)
+    assert_next_run_recovers(inner, marker, witnesses, f"--dockerbuild-backend={backend}")
 
 
-def test_sigint_during_a_readiness_wait_leaves_nothing(inner: pytest.Pytester) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_a_signal_during_a_readiness_wait(inner: pytest.Pytester, witnesses: list[str], sig: signal.Signals) -> None:
     marker = uuid.uuid4().hex
     inner.makepyfile(
         f"""
@@ -80,10 +152,57 @@ def test_sigint_during_a_readiness_wait_leaves_nothing(inner: pytest.Pytester) -
     def waiting() -> bool:
         return any(marker in str(c.attrs["Config"]["Cmd"]) for c in client.containers.list(ignore_removed=True))
 
-    interrupt_when(inner, waiting)
+    output = fault_when(inner, waiting, sig=sig)
+    run = re.search(r"; run (\w+) \(label pytest-dockerbuild.run\)", output)
+    assert run is not None, output
+    by_label = {"label": f"pytest-dockerbuild.run={run.group(1)}"}
+    if sig == signal.SIGINT:
+        assert client.containers.list(all=True, filters=by_label) == [] == client.networks.list(filters=by_label)
+    sweep(inner)
+    assert client.containers.list(all=True, filters=by_label) == [] == client.networks.list(filters=by_label)
     assert marked_leftovers(marker) == ([], [])
-    networks = [n.name for n in client.networks.list(filters={"label": "pytest-dockerbuild.managed=true"})]
-    assert not any("test_never_ready" in name for name in networks)
+    for image in witnesses:
+        client.images.get(image)
+
+
+def test_a_killed_builder_process(inner: pytest.Pytester, witnesses: list[str]) -> None:
+    """buildx killed under the plugin ("exited with -9"): the build fails with that reason, and the
+    next run builds again."""
+    marker = uuid.uuid4().hex
+    inner.mkdir("app")
+    (inner.path / "app" / "Dockerfile").write_text(slow_once(marker, seconds=8))
+    inner.makepyfile(
+        """
+        import os, signal, subprocess, threading, time
+
+        def kill_buildx():
+            time.sleep(3)
+            subprocess.run(["pkill", "-KILL", "-P", str(os.getpid()), "-f", "buildx"])
+
+        def test_build(dockerbuild):
+            threading.Thread(target=kill_buildx, daemon=True).start()
+            failure = dockerbuild.expect_failure("app")
+            assert "killed by SIGKILL" in failure.reason, failure.reason
+        """
+    )
+    inner.runpytest_subprocess("--dockerbuild-backend=buildkit").assert_outcomes(passed=1)
+    time.sleep(6)
+    inner.makepyfile('def test_build(dockerbuild):\n    dockerbuild.build("app")\n')
+    assert_next_run_recovers(inner, marker, witnesses, "--dockerbuild-backend=buildkit")
+
+
+@pytest.mark.parametrize("backend", ["classic", "buildkit"])
+def test_an_oom_style_kill_of_a_step(inner: pytest.Pytester, witnesses: list[str], backend: str) -> None:
+    """A step killed (exit 137, as by the OOM killer) fails the build with that exit code; the next
+    run builds again."""
+    marker = uuid.uuid4().hex
+    inner.mkdir("app")
+    (inner.path / "app" / "Dockerfile").write_text(slow_once(marker, seconds=4, then="sh -c 'kill -9 $$'; exit $?"))
+    inner.makepyfile('def test_build(dockerbuild):\n    dockerbuild.expect_failure("app", exit_code=137)\n')
+    inner.runpytest_subprocess(f"--dockerbuild-backend={backend}").assert_outcomes(passed=1)
+    time.sleep(5)
+    inner.makepyfile('def test_build(dockerbuild):\n    dockerbuild.build("app")\n')
+    assert_next_run_recovers(inner, marker, witnesses, f"--dockerbuild-backend={backend}")
 
 
 def test_a_lost_engine_gives_one_clear_error(inner: pytest.Pytester, engine_proxy, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import re
+import socket
 import tarfile
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from pytest_dockerbuild import Builder, BuildResult, FileEntry, Image, ImageError, PathNotFound, parse_size
+from pytest_dockerbuild._naming import image_labels, project_id
 
 CONTEXTS = Path(__file__).parent / "data" / "contexts"
 BASE = "dockerbuild-offline/base:bookworm"
@@ -404,6 +406,11 @@ def test_scratch_image_has_no_shell(scratch: Image) -> None:
     assert scratch.config.env == {"PATH": DEFAULT_PATH}
 
 
+def plugin_labels(context: str) -> str:
+    """The plugin's labels as the classic builder's LABEL step shows them."""
+    return " ".join(f"{k}={v}" for k, v in sorted(image_labels(CONTEXTS / context).items()))
+
+
 SCRATCH_LAYERS = {
     # the classic builder counts the symlink's target path ("hello.txt", 9 bytes) in the size of the
     # COPY layer, and commits the plugin's LABEL as a step; BuildKit counts file data only
@@ -411,7 +418,7 @@ SCRATCH_LAYERS = {
         ("COPY dir:<sum> in /", 16 + 9),
         ("COPY file:<sum> in /etc/motd", 19),
         ('CMD ["/hello.txt"]', 0),
-        ("LABEL pytest-dockerbuild.managed=true pytest-dockerbuild.project=image-scratch", 0),
+        (f"LABEL {plugin_labels('image-scratch')}", 0),
     ],
     "buildkit": [
         ("COPY /out/ /", 16),
@@ -436,7 +443,7 @@ def test_stage_images_of_a_build(scratch_build: BuildResult, builder: Builder, b
     if backend == "classic":
         assert ids["1"] == scratch_build.image.id
         prep = builder.image(str(ids["prep"]))
-        assert f"pytest-dockerbuild/image-scratch:prep-{prep.short_id}" in prep.tags
+        assert f"pytest-dockerbuild/{project_id(CONTEXTS / 'image-scratch')}:prep-{prep.short_id}" in prep.tags
         assert prep.read_text("/out/hello.txt") == "scratch says hi\n"
     else:
         assert ids == {"prep": None, "1": None}
@@ -504,7 +511,8 @@ def test_config_labels_include_the_dockerfile_and_plugin_labels(configured: Imag
         "org.example.version": "1.2",
     }
     assert labels["pytest-dockerbuild.managed"] == "true"
-    assert labels["pytest-dockerbuild.project"] == "image-config"
+    assert labels["pytest-dockerbuild.project"] == project_id(CONTEXTS / "image-config")
+    assert labels["pytest-dockerbuild.context"] == f"{socket.gethostname()}:{CONTEXTS / 'image-config'}"
 
 
 def test_config_healthcheck(configured: Image) -> None:
@@ -534,7 +542,7 @@ LAYER_INSTRUCTIONS = {
         "RUN true",
         "ARG FLAVOUR=plain",
         'RUN echo "$FLAVOUR" > /flavour.txt',
-        "LABEL pytest-dockerbuild.managed=true pytest-dockerbuild.project=image-layers",  # stage labels: a step
+        f"LABEL {plugin_labels('image-layers')}",  # the plugin's labels: one step
     ],
     "buildkit": [
         "IMPORT",
@@ -556,7 +564,7 @@ RAW_HISTORY = {
         "/bin/sh -c true",
         "/bin/sh -c #(nop)  ARG FLAVOUR=plain",
         '|1 FLAVOUR=plain /bin/sh -c echo "$FLAVOUR" > /flavour.txt',
-        "/bin/sh -c #(nop)  LABEL pytest-dockerbuild.managed=true pytest-dockerbuild.project=image-layers",
+        f"/bin/sh -c #(nop)  LABEL {plugin_labels('image-layers')}",
     ],
     "buildkit": [
         "",

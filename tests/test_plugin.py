@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import uuid
 
 import docker
@@ -10,6 +12,7 @@ import pytest
 from helpers import marked_demo, marked_leftovers
 
 import pytest_dockerbuild
+from pytest_dockerbuild._naming import project_id
 
 DEMO = """
 FROM diamol/base AS build-stage
@@ -190,19 +193,37 @@ def test_prune_removes_the_projects_images_only(
     )
     inner.runpytest_subprocess(f"--dockerbuild-backend={backend}").assert_outcomes(passed=1)
     client = docker.from_env()
+    ids = {name: project_id(inner.path / name) for name in (project, other)}
 
     def tagged(name: str) -> list[docker.models.images.Image]:
-        return client.images.list(filters={"reference": f"pytest-dockerbuild/{name}"})
+        return client.images.list(filters={"reference": f"pytest-dockerbuild/{ids[name]}"})
 
     assert len(tagged(project)) == {"classic": 3, "buildkit": 1}[backend]
-    assert [i.labels.get("pytest-dockerbuild.project") for i in tagged(project)].count(project) == 1
+    assert len(tagged(other)) == {"classic": 3, "buildkit": 1}[backend]
+    assert [i.labels.get("pytest-dockerbuild.project") for i in tagged(project)].count(ids[project]) == 1
     kept = {image.id for image in tagged(other)}
 
     result = inner.runpytest_subprocess(f"--dockerbuild-prune={project}")
     assert result.ret == 0
-    result.stdout.fnmatch_lines([f"dockerbuild: removed {removed} images, 0 containers and 0 networks"])
+    result.stdout.fnmatch_lines([f"dockerbuild: removed {removed} images, 0 containers and 0 networks*"])
     assert tagged(project) == []
     assert {image.id for image in tagged(other)} == kept
+    by_id = inner.runpytest_subprocess(f"--dockerbuild-prune={ids[other]}")  # the id the summary shows
+    by_id.stdout.fnmatch_lines(["dockerbuild: removed * images, 0 containers and 0 networks*"])
+    assert tagged(other) == []
+
+
+def test_prune_of_an_unknown_project_says_which_ids_exist(inner: pytest.Pytester) -> None:
+    name = f"named-{uuid.uuid4().hex[:8]}"
+    write_demo(inner, folder=name)
+    inner.makepyfile(f"def test_it(dockerbuild):\n    dockerbuild.build({name!r})\n")
+    inner.runpytest_subprocess("--dockerbuild-backend=buildkit").assert_outcomes(passed=1)
+    elsewhere = inner.mkdir("elsewhere")  # no folder of that name here: the name alone is ambiguous
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", f"--dockerbuild-prune={name}"], cwd=elsewhere, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert f"no such folder, and no project has that id; projects of that folder name: {name}-" in result.stdout
 
 
 @pytest.mark.parametrize("backend", ["classic", "buildkit"])
@@ -272,25 +293,6 @@ def test_lint_from_a_test(dockerbuild, make_context) -> None:  # type: ignore[no
     findings = dockerbuild.lint(context, ignore=["DL3006"])
     assert [(f.rule, f.line) for f in findings] == [("DB002", 1)]
     assert "diamol/base" in findings[0].message
-
-
-def test_a_failure_is_recorded_and_reused_by_the_next_run(inner: pytest.Pytester) -> None:
-    write_demo(inner, f"echo {uuid.uuid4().hex} && exit 6")
-    inner.makepyfile(
-        """
-        def test_fails(dockerbuild):
-            failure = dockerbuild.expect_failure("app", stage="test-stage", exit_code=6)
-            print("REUSED" if failure.reused else "BUILT")
-        """
-    )
-    first = inner.runpytest_subprocess("-s")
-    first.assert_outcomes(passed=1)
-    first.stdout.fnmatch_lines(["*BUILT*"])
-    again = inner.runpytest_subprocess("-s")
-    again.assert_outcomes(passed=1)
-    again.stdout.fnmatch_lines(["*REUSED*"])
-    rebuilt = inner.runpytest_subprocess("-s", "--dockerbuild-rebuild")
-    rebuilt.stdout.fnmatch_lines(["*BUILT*"])
 
 
 @pytest.mark.parametrize("backend", ["classic", "buildkit"])

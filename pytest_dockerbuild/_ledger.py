@@ -1,0 +1,202 @@
+"""What the plugin made on an engine, written down as it happens.
+
+The plugin removes only what it can prove it made: an image under its own tag,
+or an id it recorded here.  Each pytest process appends to a **journal** of its
+own (JSON lines, flushed per line, so a killed process leaves it complete up
+to the kill): the image ids its builds committed, the containers the classic
+builder ran its steps in, and the images and tags its tests use.  At its end
+the process removes its dangling leftovers and hands the ids of the images
+that remain to the engine's **owned** list; a later run does the same for a
+journal whose process is dead.  Journals of live processes protect what they
+use from prune and from the clean-up of old tags.
+
+Files live under ``~/.cache/pytest-dockerbuild/ledger/<engine id>/`` (see :func:`cache_home`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pwd
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from filelock import FileLock
+
+__all__ = ["Journal", "JournalRecord", "Ledger", "cache_home"]
+
+
+def cache_home() -> Path:
+    """``$XDG_CACHE_HOME/pytest-dockerbuild``, else ``.cache/pytest-dockerbuild`` in the user's home
+    as the password database has it: one ledger per user, even for a pytest run with another
+    ``$HOME`` (pytester's), since they share one engine."""
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "pytest-dockerbuild"
+    try:
+        home = Path(pwd.getpwuid(os.getuid()).pw_dir)
+    except (KeyError, OSError):
+        home = Path.home()
+    return home / ".cache" / "pytest-dockerbuild"
+
+
+def _process_start(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot, from /proc), so that a reused pid
+    is not taken for the process that wrote a journal; "" where /proc cannot tell."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rpartition(")")[2].split()[19]
+
+
+def _alive(pid: int, start: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return not start or _process_start(pid) in ("", start)
+
+
+@dataclass
+class JournalRecord:
+    """One journal as read back."""
+
+    path: Path
+    host: str = ""
+    pid: int = 0
+    start: str = ""
+    run_id: str = ""
+    created: list[str] = field(default_factory=list)  #: image ids (maybe short) its builds committed
+    containers: list[str] = field(default_factory=list)  #: containers the classic builder ran steps in
+    used: set[str] = field(default_factory=set)  #: image ids and tags its tests used or were about to
+
+    @property
+    def alive(self) -> bool:
+        """True unless its process is provably gone (a journal of another host counts as alive)."""
+        return self.host != socket.gethostname() or _alive(self.pid, self.start)
+
+    @classmethod
+    def read(cls, path: Path) -> JournalRecord:
+        record = cls(path)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return record
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a kill
+            kind, value = event.get("event"), event.get("value")
+            if kind == "start" and isinstance(value, dict):
+                record.host, record.pid = str(value.get("host", "")), int(value.get("pid", 0))
+                record.start, record.run_id = str(value.get("start", "")), str(value.get("run", ""))
+            elif kind == "created":
+                record.created.append(str(value))
+            elif kind == "container":
+                record.containers.append(str(value))
+            elif kind == "uses":
+                record.used.add(str(value))
+        return record
+
+
+class Journal:
+    """The journal of this process (created on its first event)."""
+
+    def __init__(self, path: Path, run_id: str) -> None:
+        self.path = path
+        self.run_id = run_id
+        self.created: list[str] = []
+        self.containers: list[str] = []
+        self.used: set[str] = set()
+        self._started = False
+
+    def _write(self, event: str, value: object) -> None:
+        try:
+            if not self._started:
+                self._started = True
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                start = {"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid()),
+                         "run": self.run_id, "time": time.time()}  # fmt: skip
+                self._write("start", start)
+            with open(self.path, "a", encoding="utf-8") as out:
+                out.write(json.dumps({"event": event, "value": value}) + "\n")
+        except OSError:
+            pass  # a read-only home: leftovers of a kill are then not found again
+
+    def created_image(self, image_id: str) -> None:
+        """An image a build of this process committed (not one it found in the cache)."""
+        if image_id not in self.created:
+            self.created.append(image_id)
+            self._write("created", image_id)
+
+    def step_container(self, container_id: str) -> None:
+        """A container the classic builder runs a step of this process's build in."""
+        self.containers.append(container_id)
+        self._write("container", container_id)
+
+    def uses(self, reference: str) -> None:
+        """An image id or tag a test of this process uses, or is about to look up."""
+        if reference not in self.used:
+            self.used.add(reference)
+            self._write("uses", reference)
+
+    def record(self) -> JournalRecord:
+        return JournalRecord(self.path, socket.gethostname(), os.getpid(), "", self.run_id,
+                             list(self.created), list(self.containers), set(self.used))  # fmt: skip
+
+    def close(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class Ledger:
+    """The journals and the owned list of one engine."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @classmethod
+    def for_engine(cls, engine_id: str) -> Ledger:
+        return cls(cache_home() / "ledger" / hashlib.sha256(engine_id.encode()).hexdigest()[:16])
+
+    def journal(self, run_id: str) -> Journal:
+        name = f"{socket.gethostname()}-{os.getpid()}-{_process_start(os.getpid()) or int(time.time())}.jsonl"
+        return Journal(self.folder / "journals" / name, run_id)
+
+    def journals(self) -> list[JournalRecord]:
+        return [JournalRecord.read(path) for path in sorted((self.folder / "journals").glob("*.jsonl"))]
+
+    def protected(self, exclude: Journal | None = None) -> set[str]:
+        """Image ids and tags that live processes use (but the one writing ``exclude``)."""
+        used: set[str] = set()
+        for record in self.journals():
+            if record.alive and (exclude is None or record.path != exclude.path):
+                used |= record.used | set(record.created)
+        return used
+
+    def owned(self) -> set[str]:
+        """Ids of images the plugin made (and that existed when they were last listed)."""
+        try:
+            return {line.strip() for line in (self.folder / "owned").read_text().splitlines() if line.strip()}
+        except OSError:
+            return set()
+
+    def update_owned(self, add: Iterable[str] = (), keep_only: set[str] | None = None) -> None:
+        """Add ids to the owned list; with ``keep_only``, drop the ids not in it (images gone)."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(self.folder / "owned.lock")):
+                owned = self.owned() | set(add)
+                if keep_only is not None:
+                    owned &= keep_only
+                partial = self.folder / f"owned.{os.getpid()}.partial"
+                partial.write_text("".join(f"{image}\n" for image in sorted(owned)))
+                partial.replace(self.folder / "owned")
+        except OSError:
+            pass

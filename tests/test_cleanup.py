@@ -1,0 +1,179 @@
+"""The clean-up removes only what the plugin made (its tags, ids its journals recorded), never a
+user's image, never what a live run uses, and leaves nothing dangling (real engine)."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import docker
+import pytest
+from helpers import BASE, marked_leftovers
+
+from pytest_dockerbuild._naming import project_id
+
+BACKENDS = ["classic", "buildkit"]
+
+
+@pytest.fixture
+def users_images() -> Iterator[dict[str, str]]:
+    """What a user made by hand from the base image: a tagged image and, FROM it, an untagged one
+    (as ``docker build -q`` leaves it): ``{"base": tag, "child": id}``."""
+    client = docker.from_env()
+    marker = uuid.uuid4().hex
+    tag = f"mine/base:{marker[:12]}"
+    client.images.build(fileobj=io.BytesIO(f"FROM {BASE}\nLABEL x={marker}\n".encode()), tag=tag, rm=True)
+    child = client.images.build(fileobj=io.BytesIO(f"FROM {tag}\nRUN echo mine > /mine\n".encode()), rm=True)[0]
+    yield {"base": tag, "child": child.id, "marker": marker}
+    client.images.remove(child.id)
+    client.images.remove(tag)
+
+
+def assert_exists(image: str) -> None:
+    try:
+        docker.from_env().images.get(image)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"the user's image {image} was removed")
+
+
+@pytest.mark.parametrize("first_step_fails", [True, False])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_failing_build_removes_nothing_it_did_not_make(
+    inner: pytest.Pytester, users_images: dict[str, str], backend: str, first_step_fails: bool
+) -> None:
+    marker = uuid.uuid4().hex
+    inner.mkdir("bad")
+    steps = "" if first_step_fails else f"ENV MARKER={marker}\nRUN echo {marker} > /committed\n"
+    (inner.path / "bad" / "Dockerfile").write_text(
+        f"FROM {users_images['base']}\n{steps}RUN echo failing {marker} && exit 3\n"
+    )
+    inner.makepyfile('def test_bad(dockerbuild):\n    dockerbuild.expect_failure("bad", exit_code=3)\n')
+    inner.runpytest_subprocess(f"--dockerbuild-backend={backend}").assert_outcomes(passed=1)
+    assert_exists(users_images["child"])
+    assert_exists(users_images["base"])
+    assert marked_leftovers(marker) == ([], []), "the failed build's own step images are removed"
+
+
+def test_an_image_built_from_a_plugin_image_survives_prune(inner: pytest.Pytester) -> None:
+    """The child inherits the plugin's labels; the plugin knows its images by their tags."""
+    marker = uuid.uuid4().hex
+    inner.mkdir("app")
+    (inner.path / "app" / "Dockerfile").write_text(f"FROM diamol/base\nRUN echo {marker} > /m\n")
+    inner.makepyfile('def test_it(dockerbuild):\n    print("TAG", dockerbuild.build("app").image.tags[0])\n')
+    result = inner.runpytest_subprocess("-s", "--dockerbuild-backend=classic")
+    tag = next(line.split("TAG ")[1].split()[0] for line in result.outlines if "TAG " in line)
+    client = docker.from_env()
+    child = client.images.build(fileobj=io.BytesIO(f"FROM {tag}\nRUN echo child > /c\n".encode()), rm=True)[0]
+    try:
+        assert child.labels["pytest-dockerbuild.managed"] == "true"  # inherited
+        for prune in ("--dockerbuild-prune=app", "--dockerbuild-prune"):
+            assert inner.runpytest_subprocess(prune).ret == 0
+            assert_exists(child.id)
+        assert client.images.list(filters={"reference": f"pytest-dockerbuild/{project_id(inner.path / 'app')}"}) == []
+    finally:
+        client.images.remove(child.id)
+    assert inner.runpytest_subprocess("--dockerbuild-prune").ret == 0
+    assert marked_leftovers(marker) == ([], []), "the plugin's image goes once nothing is built on it"
+
+
+def test_two_repositories_folders_of_one_name_are_two_projects(inner: pytest.Pytester) -> None:
+    marker = uuid.uuid4().hex
+    for repo in ("one", "two"):
+        (inner.path / repo / "app").mkdir(parents=True)
+        (inner.path / repo / "app" / "Dockerfile").write_text(f"FROM diamol/base\nRUN echo {repo}{marker} > /r\n")
+    inner.makepyfile('def test_it(dockerbuild):\n    dockerbuild.build("one/app")\n    dockerbuild.build("two/app")\n')
+    inner.runpytest_subprocess().assert_outcomes(passed=1)
+    one, two = project_id(inner.path / "one" / "app"), project_id(inner.path / "two" / "app")
+    assert one != two and one.startswith("app-") and two.startswith("app-")
+    client = docker.from_env()
+    kept = client.images.list(filters={"reference": f"pytest-dockerbuild/{two}"})
+    assert inner.runpytest_subprocess("--dockerbuild-prune=one/app").ret == 0
+    assert client.images.list(filters={"reference": f"pytest-dockerbuild/{one}"}) == []
+    assert client.images.list(filters={"reference": f"pytest-dockerbuild/{two}"}) == kept != []
+
+
+def test_only_the_newest_images_per_stage_stay_tagged(inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every content key adds a tag; at the end of a run that builds the project, tags beyond
+    dockerbuild_keep_images per stage go (the images of the run itself stay)."""
+    inner.makeini("[pytest]\ndockerbuild_keep_images = 2\ndockerbuild_base_images = diamol/base=" + BASE + "\n")
+    inner.mkdir("app")
+    (inner.path / "app" / "Dockerfile").write_text(f"FROM diamol/base\nARG N\nRUN echo {uuid.uuid4().hex} $N > /n\n")
+    inner.makepyfile(
+        """
+        import os, time
+
+        def test_build(dockerbuild):
+            for n in os.environ["NUMBERS"].split():
+                dockerbuild.build("app", build_args={"N": n})
+                time.sleep(1.1)  # image creation times are in seconds
+        """
+    )
+    client = docker.from_env()
+    project = project_id(inner.path / "app")
+
+    def numbers() -> list[str]:
+        images = client.images.list(filters={"reference": f"pytest-dockerbuild/{project}"})
+        return sorted(client.containers.run(i.id, ["cat", "/n"], remove=True).decode().split()[1] for i in images)
+
+    for batch in ("0 1 2 3", "9"):
+        monkeypatch.setenv("NUMBERS", batch)
+        inner.runpytest_subprocess("--dockerbuild-backend=buildkit").assert_outcomes(passed=1)
+    assert numbers() == ["3", "9"]
+
+
+def test_concurrent_runs_of_the_same_content_leave_nothing_dangling(inner: pytest.Pytester) -> None:
+    """Both runs commit a final image; the second one's tag takes the key from the first one."""
+    marker = uuid.uuid4().hex
+    inner.mkdir("app")
+    (inner.path / "app" / "Dockerfile").write_text(f"FROM diamol/base\nENV M={marker}\nRUN sleep 2 && echo {marker}\n")
+    inner.makepyfile('def test_it(dockerbuild):\n    dockerbuild.build("app")\n')
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--dockerbuild-backend=classic"]
+    runs = [subprocess.Popen(command, cwd=inner.path, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert marked_leftovers(marker) == ([], [])
+
+
+def test_prune_keeps_what_a_run_in_progress_uses(inner: pytest.Pytester) -> None:
+    marker = uuid.uuid4().hex
+    release = inner.path / "release"
+    inner.mkdir("app")
+    (inner.path / "app" / "Dockerfile").write_text(f"FROM diamol/base\nRUN echo {marker} > /m\n")
+    inner.makepyfile(
+        f"""
+        import pathlib, time
+
+        def test_long(dockerbuild, dockerbuild_network):
+            image = dockerbuild.build("app")
+            box = dockerbuild_network.run(image, command=["sleep", "300"], aliases=["box"])
+            pathlib.Path("running").write_text(box.name + " " + dockerbuild_network.name + " " + image.image.id)
+            while not pathlib.Path({str(release)!r}).exists():
+                time.sleep(0.2)
+            assert image.image.read_text("/m") == "{marker}\\n"
+            box.reload()
+            assert box.status == "running"
+        """
+    )
+    live = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider"], cwd=inner.path,
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (inner.path / "running").exists():
+            assert live.poll() is None and time.monotonic() < deadline, "the live run did not start"
+            time.sleep(0.2)
+        container, network, image = (inner.path / "running").read_text().split()
+        pruned = inner.runpytest_subprocess("--dockerbuild-prune")
+        assert pruned.ret == 0
+        pruned.stdout.fnmatch_lines(["dockerbuild: removed 0 images, * kept those of runs in progress (*)"])
+        client = docker.from_env()
+        assert client.containers.get(container).status == "running"
+        assert client.networks.get(network)
+        assert client.images.get(image)
+    finally:
+        release.write_text("")
+        output = live.communicate(timeout=120)[0]
+    assert live.returncode == 0, output
