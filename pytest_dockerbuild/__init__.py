@@ -6,12 +6,12 @@ import pytest
 
 pytest.register_assert_rewrite("pytest_dockerbuild.assertions")
 
-from ._build import Builder, BuildRequest, BuildResult, StageResult, StepResult  # noqa: E402
-from ._contract_schema import Contract, ContractError, load_contract  # noqa: E402
-from ._dockerfile import Dockerfile, Instruction, Stage  # noqa: E402
-from ._efficiency import Efficiency, EfficiencyRules, SizeBaseline, analyze  # noqa: E402
-from ._engine import Engine, EngineInfo  # noqa: E402
-from ._errors import (  # noqa: E402
+from pytest_dockerbuild.build.builder import Builder, BuildRequest, BuildResult, StageResult, StepResult  # noqa: E402
+from pytest_dockerbuild.contracts.schema import Contract, ContractError, load_contract  # noqa: E402
+from pytest_dockerbuild.dockerfile.model import Dockerfile, Instruction, Stage  # noqa: E402
+from pytest_dockerbuild.image.efficiency import Efficiency, EfficiencyRules, SizeBaseline, analyze  # noqa: E402
+from pytest_dockerbuild.engine.client import Engine, EngineInfo  # noqa: E402
+from pytest_dockerbuild.errors import (  # noqa: E402
     BaseImageMissing,
     BuildFailed,
     ContainerError,
@@ -27,7 +27,7 @@ from ._errors import (  # noqa: E402
     PathNotFound,
     UnknownStage,
 )
-from ._image import (  # noqa: E402
+from pytest_dockerbuild.image.image import (  # noqa: E402
     FileEntry,
     FileTree,
     Image,
@@ -37,9 +37,9 @@ from ._image import (  # noqa: E402
     LayerContents,
     parse_size,
 )
-from ._lint import RULES, Finding, Rule, check_dockerfile  # noqa: E402
-from ._runtime import Container, Healthy, HttpReady, LogReady, Network, Runtime  # noqa: E402
-from .assertions import (  # noqa: E402
+from pytest_dockerbuild.lint.checks import RULES, Finding, Rule, check_dockerfile  # noqa: E402
+from pytest_dockerbuild.runtime.containers import Container, Healthy, HttpReady, LogReady, Network, Runtime  # noqa: E402
+from pytest_dockerbuild.assertions import (  # noqa: E402
     BUILD_TOOLS,
     assert_cached,
     assert_no_build_tools,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dockerbuild._buildlog import LINE_LIMIT, BuildLog
+from pytest_dockerbuild.build.log import LINE_LIMIT, BuildLog
 
 
 def test_the_tail_is_bounded_and_the_file_has_everything(tmp_path: Path) -> None:

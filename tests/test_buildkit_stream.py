@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from pytest_dockerbuild import Dockerfile
-from pytest_dockerbuild._buildkit import (
+from pytest_dockerbuild.build.buildkit import (
     _METADATA,
     BuildkitStream,
     Vertex,
@@ -31,7 +31,7 @@ from pytest_dockerbuild._buildkit import (
     _time,
     buildx_supports_rawjson,
 )
-from pytest_dockerbuild._dockerfile import normalize_image
+from pytest_dockerbuild.dockerfile.model import normalize_image
 
 DATA = Path(__file__).parent / "data" / "buildkit"
 RECORDINGS = [

@@ -16,8 +16,8 @@ import docker.errors
 import pytest
 
 from pytest_dockerbuild import Builder
-from pytest_dockerbuild._classic import ClassicStream
-from pytest_dockerbuild._naming import project_id
+from pytest_dockerbuild.build.classic import ClassicStream
+from pytest_dockerbuild.engine.naming import project_id
 
 DATA = Path(__file__).parent / "data" / "classic"
 CONTEXTS = Path(__file__).parent / "data" / "contexts"

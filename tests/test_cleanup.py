@@ -14,7 +14,7 @@ import docker
 import pytest
 from helpers import BASE, marked_leftovers
 
-from pytest_dockerbuild._naming import project_id
+from pytest_dockerbuild.engine.naming import project_id
 
 BACKENDS = ["classic", "buildkit"]
 

@@ -22,9 +22,9 @@ import pytest
 import yaml
 
 from pytest_dockerbuild import Builder, Engine, FileEntry, Image
-from pytest_dockerbuild._contract_checks import GoRegexError, go_expand, go_file_mode, go_regex
-from pytest_dockerbuild._contract_runner import CommandRunner
-from pytest_dockerbuild._contract_schema import (
+from pytest_dockerbuild.contracts.checks import GoRegexError, go_expand, go_file_mode, go_regex
+from pytest_dockerbuild.contracts.runner import CommandRunner
+from pytest_dockerbuild.contracts.schema import (
     _EXTENSION,
     _SCHEMA,
     ContractError,
@@ -33,10 +33,10 @@ from pytest_dockerbuild._contract_schema import (
     _Struct,
     load_contract,
 )
-from pytest_dockerbuild._efficiency import parse_tolerance
+from pytest_dockerbuild.image.efficiency import parse_tolerance
 
 DATA = Path(__file__).parent / "data" / "contracts"
-PLUGIN = ("-p", "pytest_dockerbuild._contracts")
+PLUGIN = ("-p", "pytest_dockerbuild.plugin.contract_items")
 HOST_VAR = {"CONTRACT_HOST_VAR": "from the host"}
 
 

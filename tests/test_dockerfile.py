@@ -16,7 +16,7 @@ from pytest_dockerbuild import (
     DockerfileSyntaxError,
     UnknownStage,
 )
-from pytest_dockerbuild._dockerfile import normalize_image, parse_image_map
+from pytest_dockerbuild.dockerfile.model import normalize_image, parse_image_map
 
 PATH = Path("/project/Dockerfile")
 

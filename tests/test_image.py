@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from pytest_dockerbuild import Builder, BuildResult, FileEntry, Image, ImageError, PathNotFound, parse_size
-from pytest_dockerbuild._naming import image_labels, project_id
+from pytest_dockerbuild.engine.naming import image_labels, project_id
 
 CONTEXTS = Path(__file__).parent / "data" / "contexts"
 BASE = "dockerbuild-offline/base:bookworm"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pytest_dockerbuild import Dockerfile
-from pytest_dockerbuild._lint import RULES, Finding, check_dockerfile
+from pytest_dockerbuild.lint.checks import RULES, Finding, check_dockerfile
 
 DATA = Path(__file__).parent / "data" / "lint"
 EXAMPLES = Path(__file__).parent.parent / "example_projects"

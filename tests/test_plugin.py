@@ -12,7 +12,7 @@ import pytest
 from helpers import marked_demo, marked_leftovers
 
 import pytest_dockerbuild
-from pytest_dockerbuild._naming import project_id
+from pytest_dockerbuild.engine.naming import project_id
 
 DEMO = """
 FROM diamol/base AS build-stage

@@ -16,7 +16,7 @@ from docker.utils.build import exclude_paths
 from helpers import BASE
 
 from pytest_dockerbuild import Builder
-from pytest_dockerbuild._build import ignore_file, ignore_patterns
+from pytest_dockerbuild.build.builder import ignore_file, ignore_patterns
 
 BACKENDS = ["classic", "buildkit"]
 

@@ -146,7 +146,7 @@ def test_an_interrupted_run_is_swept_by_the_next(pytester: pytest.Pytester) -> N
 
 
 def test_engine_host_is_loopback_for_a_local_engine() -> None:
-    from pytest_dockerbuild._runtime import engine_host
+    from pytest_dockerbuild.runtime.containers import engine_host
 
     assert engine_host() == "127.0.0.1"
     assert socket.gethostbyname(engine_host()) == "127.0.0.1"

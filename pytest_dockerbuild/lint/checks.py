@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from dockerfile_parse import DockerfileParser
 
-from ._dockerfile import Dockerfile, Instruction, Stage, normalize_image
-from ._errors import DockerbuildError
+from pytest_dockerbuild.dockerfile.model import Dockerfile, Instruction, Stage, normalize_image
+from pytest_dockerbuild.errors import DockerbuildError
 
 __all__ = ["RULES", "DockerfileFile", "DockerfileItem", "Finding", "Rule", "check_dockerfile"]
 

@@ -58,10 +58,10 @@ file-existence test (CST says it does not); the command does not run as PID 1;
 a command that runs longer than ``x-dockerbuild.timeout`` (300 s) fails.
 
 The feature is four modules: ``_contract_schema`` (the contract model, its strict YAML
-decoder and :func:`~pytest_dockerbuild._contract_schema.load_contract`),
+decoder and :func:`~pytest_dockerbuild.contracts.schema.load_contract`),
 ``_contract_checks`` (the CST semantics that need no container: Go's ``os.Expand``, RE2 and
 ``os.FileMode``, and the checks of every kind of test), ``_contract_runner``
-(:class:`~pytest_dockerbuild._contract_runner.CommandRunner`: command tests in containers),
+(:class:`~pytest_dockerbuild.contracts.runner.CommandRunner`: command tests in containers),
 and this one, the pytest side: options, hooks, a :class:`ContractFile` per contract file and
 a :class:`ContractItem` per test.
 """
@@ -77,15 +77,15 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
-from ._contract_checks import (
+from pytest_dockerbuild.contracts.checks import (
     check_command,
     check_file_content,
     check_file_existence,
     check_license,
     check_metadata,
 )
-from ._contract_runner import CommandRunner
-from ._contract_schema import (
+from pytest_dockerbuild.contracts.runner import CommandRunner
+from pytest_dockerbuild.contracts.schema import (
     CommandTest,
     Contract,
     ContractError,
@@ -97,9 +97,9 @@ from ._contract_schema import (
     _shown_path,
     load_contract,
 )
-from ._efficiency import EfficiencyRules, SizeBaseline, analyze, layer_count, parse_tolerance
-from ._errors import DockerbuildError
-from ._image import Image, human_size
+from pytest_dockerbuild.image.efficiency import EfficiencyRules, SizeBaseline, analyze, layer_count, parse_tolerance
+from pytest_dockerbuild.errors import DockerbuildError
+from pytest_dockerbuild.image.image import Image, human_size
 
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
@@ -267,7 +267,7 @@ class ContractFile(pytest.File):
         """The contract's image: --dockerbuild-image, x-dockerbuild image, or its build."""
         if self._image is not None:
             return self._image
-        from .plugin import _builder, engine_or_skip
+        from pytest_dockerbuild.plugin import _builder, engine_or_skip
 
         engine = engine_or_skip(self.config)
         extension = self.contract.extension
@@ -294,7 +294,7 @@ class ContractFile(pytest.File):
 
     def runner(self) -> CommandRunner:
         if self._runner is None:
-            from .plugin import _engine
+            from pytest_dockerbuild.plugin import _engine
 
             self._runner = CommandRunner(_engine(self.config), self.image(), self.contract)
         return self._runner

@@ -4,7 +4,7 @@
 :func:`load_contract` reads a file by yaml.v2's ``UnmarshalStrict`` rules, as CST does (an
 unknown or duplicate key anywhere, or a value of the wrong type, is a problem), and raises one
 :class:`ContractError` that lists every problem.  Nothing here touches an image or the engine;
-:mod:`pytest_dockerbuild._contracts` describes the feature as a whole.
+:mod:`pytest_dockerbuild.plugin.contract_items` describes the feature as a whole.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
-from ._efficiency import EfficiencyRules
-from ._errors import DockerbuildError
-from ._image import parse_size
+from pytest_dockerbuild.image.efficiency import EfficiencyRules
+from pytest_dockerbuild.errors import DockerbuildError
+from pytest_dockerbuild.image.image import parse_size
 
 __all__ = [
     "BuildSpec",

@@ -31,7 +31,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from ._image import Image, LayerContents, human_size, parse_size
+from pytest_dockerbuild.image.image import Image, LayerContents, human_size, parse_size
 
 __all__ = [
     "BaselineCheck",

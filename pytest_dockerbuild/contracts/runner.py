@@ -1,6 +1,6 @@
 """How a contract's command tests run: :class:`CommandRunner` runs each in a container of
 the contract's image (labelled with the run, and removed when the contract is done) and
-returns what it did as a :class:`~pytest_dockerbuild._contract_checks.CommandResult`.
+returns what it did as a :class:`~pytest_dockerbuild.contracts.checks.CommandResult`.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 import docker.errors
 import requests.exceptions
 
-from ._contract_checks import CommandResult, go_expand
-from ._contract_schema import CommandTest, Contract, default_name
-from ._image import Image
+from pytest_dockerbuild.contracts.checks import CommandResult, go_expand
+from pytest_dockerbuild.contracts.schema import CommandTest, Contract, default_name
+from pytest_dockerbuild.image.image import Image
 
 if TYPE_CHECKING:
-    from ._engine import Engine
+    from pytest_dockerbuild.engine.client import Engine
 
 __all__ = ["CommandRunner"]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import docker.errors
 
-from ._naming import LABEL_CONTEXT, LABEL_PROJECT, is_plugin_tag, repository, stage_of_tag
+from pytest_dockerbuild.engine.naming import LABEL_CONTEXT, LABEL_PROJECT, is_plugin_tag, repository, stage_of_tag
 
 __all__ = ["ImageIndex", "remove_dangling", "remove_leftovers", "remove_tags", "stale_tags"]
 

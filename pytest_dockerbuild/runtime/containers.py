@@ -21,15 +21,15 @@ from urllib.parse import urlparse
 import docker.errors
 import requests
 
-from ._errors import ContainerError, ContainerExited, ContainerNotReady, DockerbuildError
+from pytest_dockerbuild.errors import ContainerError, ContainerExited, ContainerNotReady, DockerbuildError
 
 if TYPE_CHECKING:
     from docker.models.containers import Container as DockerContainer
     from docker.models.networks import Network as DockerNetwork
 
-    from ._build import BuildResult
-    from ._engine import Engine
-    from ._image import Image
+    from pytest_dockerbuild.build.builder import BuildResult
+    from pytest_dockerbuild.engine.client import Engine
+    from pytest_dockerbuild.image.image import Image
 
 __all__ = ["Container", "Healthy", "HttpReady", "LogReady", "Network", "Runtime", "engine_host"]
 

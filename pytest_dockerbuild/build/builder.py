@@ -30,15 +30,15 @@ from docker.utils import parse_repository_tag
 from docker.utils.build import exclude_paths
 from filelock import FileLock
 
-from ._buildlog import BuildLog
-from ._dockerfile import Dockerfile, normalize_image
-from ._errors import BuildFailed, DockerbuildError, DockerfileNotFound
-from ._image import Image, human_size
-from ._naming import image_labels, key_tag, project_id, stage_tag
+from pytest_dockerbuild.build.log import BuildLog
+from pytest_dockerbuild.dockerfile.model import Dockerfile, normalize_image
+from pytest_dockerbuild.errors import BuildFailed, DockerbuildError, DockerfileNotFound
+from pytest_dockerbuild.image.image import Image, human_size
+from pytest_dockerbuild.engine.naming import image_labels, key_tag, project_id, stage_tag
 
 if TYPE_CHECKING:
-    from ._engine import Engine
-    from ._lint import Finding
+    from pytest_dockerbuild.engine.client import Engine
+    from pytest_dockerbuild.lint.checks import Finding
 
 __all__ = ["BuildRequest", "BuildResult", "Builder", "StageResult", "StepResult"]
 
@@ -341,7 +341,7 @@ class Builder:
         *, ignore: Sequence[str] = (),
     ) -> list[Finding]:  # fmt: skip
         """The static checks' findings for a Dockerfile (with the session's substitutions and ignores)."""
-        from ._lint import check_dockerfile
+        from pytest_dockerbuild.lint.checks import check_dockerfile
 
         parsed = self.dockerfile(context, dockerfile)
         return check_dockerfile(parsed, image_map=self.image_map, ignore=[*self.lint_ignore, *ignore])
@@ -392,8 +392,8 @@ class Builder:
             raise ValueError(f"unknown backend {choice!r}; use one of {', '.join(BACKENDS)} or 'auto'")
         if choice == "classic":
             return choice
-        from ._buildkit import buildx_supports_rawjson
-        from ._engine import buildx_version  # asked once per process
+        from pytest_dockerbuild.build.buildkit import buildx_supports_rawjson
+        from pytest_dockerbuild.engine.client import buildx_version  # asked once per process
 
         buildkit = buildx_supports_rawjson(buildx_version())
         if choice == "auto":
@@ -486,9 +486,9 @@ class Builder:
                 return result
         try:
             if request.backend == "buildkit":
-                from ._buildkit import build_buildkit as run
+                from pytest_dockerbuild.build.buildkit import build_buildkit as run
             else:
-                from ._classic import build_classic as run
+                from pytest_dockerbuild.build.classic import build_classic as run
             result = run(self, request, parsed, key)
         except DockerbuildError as error:
             if isinstance(error, BuildFailed):

@@ -25,13 +25,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._build import StageResult, StepResult, ignore_file
-from ._buildlog import LINE_LIMIT, BuildLog
-from ._dockerfile import Dockerfile, Instruction, Stage, normalize_image
-from ._errors import BaseImageMissing, DockerbuildError, DockerfileSyntaxError, UnknownStage
+from pytest_dockerbuild.build.builder import StageResult, StepResult, ignore_file
+from pytest_dockerbuild.build.log import LINE_LIMIT, BuildLog
+from pytest_dockerbuild.dockerfile.model import Dockerfile, Instruction, Stage, normalize_image
+from pytest_dockerbuild.errors import BaseImageMissing, DockerbuildError, DockerfileSyntaxError, UnknownStage
 
 if TYPE_CHECKING:
-    from ._build import Builder, BuildRequest, BuildResult
+    from pytest_dockerbuild.build.builder import Builder, BuildRequest, BuildResult
 
 __all__ = ["BuildkitStream", "Vertex", "build_buildkit", "buildx_supports_rawjson"]
 
@@ -251,7 +251,7 @@ def _results(builder: Builder, request: BuildRequest, parsed: Dockerfile, stream
 # -- running buildx ---------------------------------------------------------------------
 def build_buildkit(builder: Builder, request: BuildRequest, parsed: Dockerfile, key: str) -> BuildResult:
     """Build ``request`` with ``docker buildx build``; raise the plugin's errors on failure."""
-    from ._build import BuildResult
+    from pytest_dockerbuild.build.builder import BuildResult
 
     docker_cli = shutil.which("docker")
     if docker_cli is None:

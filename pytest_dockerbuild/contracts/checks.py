@@ -4,7 +4,7 @@ Go's ``os.Expand`` (:func:`go_expand`), RE2 patterns (:func:`go_regex`) and
 ``os.FileMode`` strings (:func:`go_file_mode`) as CST 1.19 uses them; the checks of
 file-existence, file-content, metadata and license tests, which read the image's exported
 layers; and :func:`check_command`, the checks of a command's :class:`CommandResult` (which
-:mod:`pytest_dockerbuild._contract_runner` produces).  A check returns its problems, one
+:mod:`pytest_dockerbuild.contracts.runner` produces).  A check returns its problems, one
 line each: none, and the test passes.
 """
 
@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ._contract_schema import CommandTest, EnvVar, FileContentTest, FileExistenceTest, LicenseTest, MetadataTest
-from ._errors import ImageError
-from ._image import FileEntry, Image
+from pytest_dockerbuild.contracts.schema import CommandTest, EnvVar, FileContentTest, FileExistenceTest, LicenseTest, MetadataTest
+from pytest_dockerbuild.errors import ImageError
+from pytest_dockerbuild.image.image import FileEntry, Image
 
 __all__ = [
     "CommandResult",

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import docker.errors
 
-from ._errors import ImageError, PathNotFound
+from pytest_dockerbuild.errors import ImageError, PathNotFound
 
 if TYPE_CHECKING:
     import docker

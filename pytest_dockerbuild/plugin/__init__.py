@@ -16,17 +16,17 @@ import docker.errors
 import pytest
 import requests
 
-from ._build import Builder, BuildResult
-from ._dockerfile import parse_image_map
-from ._engine import LABEL_RUN, Engine, endpoint
-from ._errors import BuildFailed, DockerbuildError, EngineUnavailable
-from ._image import human_size
-from ._lint import DockerfileFile
-from ._naming import project_id
-from ._runtime import Container, Network, Runtime
+from pytest_dockerbuild.build.builder import Builder, BuildResult
+from pytest_dockerbuild.dockerfile.model import parse_image_map
+from pytest_dockerbuild.engine.client import LABEL_RUN, Engine, endpoint
+from pytest_dockerbuild.errors import BuildFailed, DockerbuildError, EngineUnavailable
+from pytest_dockerbuild.image.image import human_size
+from pytest_dockerbuild.lint.checks import DockerfileFile
+from pytest_dockerbuild.engine.naming import project_id
+from pytest_dockerbuild.runtime.containers import Container, Network, Runtime
 
 # Image contracts (container-structure-test files) bring their own hooks and options.
-pytest_plugins = ["pytest_dockerbuild._contracts"]
+pytest_plugins = ["pytest_dockerbuild.plugin.contract_items"]
 
 BACKEND_CHOICES = ("auto", "classic", "buildkit")
 TRUTHY = {"1", "true", "yes", "y", "on"}

@@ -18,14 +18,14 @@ import docker.errors
 from docker.utils import parse_repository_tag
 from docker.utils.build import tar
 
-from ._build import StageResult, StepResult, ignore_file, ignore_patterns
-from ._buildlog import LINE_LIMIT, BuildLog
-from ._cleanup import ImageIndex, remove_leftovers
-from ._errors import BaseImageMissing, BuildFailed, DockerfileSyntaxError, UnknownStage
+from pytest_dockerbuild.build.builder import StageResult, StepResult, ignore_file, ignore_patterns
+from pytest_dockerbuild.build.log import LINE_LIMIT, BuildLog
+from pytest_dockerbuild.engine.cleanup import ImageIndex, remove_leftovers
+from pytest_dockerbuild.errors import BaseImageMissing, BuildFailed, DockerfileSyntaxError, UnknownStage
 
 if TYPE_CHECKING:
-    from ._build import Builder, BuildRequest, BuildResult
-    from ._dockerfile import Dockerfile
+    from pytest_dockerbuild.build.builder import Builder, BuildRequest, BuildResult
+    from pytest_dockerbuild.dockerfile.model import Dockerfile
 
 __all__ = ["ClassicStream", "build_classic"]
 
@@ -137,7 +137,7 @@ class ClassicStream:
 
 def build_classic(builder: Builder, request: BuildRequest, parsed: Dockerfile, key: str) -> BuildResult:
     """Build ``request`` with the classic builder; raise the plugin's errors on failure."""
-    from ._build import BuildResult
+    from pytest_dockerbuild.build.builder import BuildResult
 
     stream = ClassicStream(log=builder.new_log(request, key))
     started = time.monotonic()
