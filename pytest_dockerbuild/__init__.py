@@ -6,10 +6,18 @@ import pytest
 
 pytest.register_assert_rewrite("pytest_dockerbuild.assertions")
 
+from pytest_dockerbuild.assertions import (  # noqa: E402
+    BUILD_TOOLS,
+    assert_cached,
+    assert_no_build_tools,
+    assert_path_absent,
+    assert_path_exists,
+    assert_rebuilt,
+    assert_size_under,
+)
 from pytest_dockerbuild.build.builder import Builder, BuildRequest, BuildResult, StageResult, StepResult  # noqa: E402
-from pytest_dockerbuild.contracts.schema import Contract, ContractError, load_contract  # noqa: E402
+from pytest_dockerbuild.contracts.schema import Contract, load_contract  # noqa: E402
 from pytest_dockerbuild.dockerfile.model import Dockerfile, Instruction, Stage  # noqa: E402
-from pytest_dockerbuild.image.efficiency import Efficiency, EfficiencyRules, SizeBaseline, analyze  # noqa: E402
 from pytest_dockerbuild.engine.client import Engine, EngineInfo  # noqa: E402
 from pytest_dockerbuild.errors import (  # noqa: E402
     BaseImageMissing,
@@ -17,6 +25,7 @@ from pytest_dockerbuild.errors import (  # noqa: E402
     ContainerError,
     ContainerExited,
     ContainerNotReady,
+    ContractError,
     DockerbuildError,
     DockerfileEmpty,
     DockerfileError,
@@ -27,6 +36,7 @@ from pytest_dockerbuild.errors import (  # noqa: E402
     PathNotFound,
     UnknownStage,
 )
+from pytest_dockerbuild.image.efficiency import Efficiency, EfficiencyRules, SizeBaseline, analyze  # noqa: E402
 from pytest_dockerbuild.image.image import (  # noqa: E402
     FileEntry,
     FileTree,
@@ -39,15 +49,6 @@ from pytest_dockerbuild.image.image import (  # noqa: E402
 )
 from pytest_dockerbuild.lint.checks import RULES, Finding, Rule, check_dockerfile  # noqa: E402
 from pytest_dockerbuild.runtime.containers import Container, Healthy, HttpReady, LogReady, Network, Runtime  # noqa: E402
-from pytest_dockerbuild.assertions import (  # noqa: E402
-    BUILD_TOOLS,
-    assert_cached,
-    assert_no_build_tools,
-    assert_path_absent,
-    assert_path_exists,
-    assert_rebuilt,
-    assert_size_under,
-)
 
 __all__ = [
     "BUILD_TOOLS",

@@ -5,6 +5,7 @@ the context needed to act on it (which file, which stage, what to do)::
 
     DockerbuildError
     ├── EngineUnavailable          the Docker Engine does not answer
+    ├── BackendUnavailable         a builder backend cannot be used here (.backend)
     ├── DockerfileError            a Dockerfile cannot be used (.dockerfile)
     │   ├── DockerfileNotFound
     │   ├── DockerfileEmpty
@@ -15,8 +16,10 @@ the context needed to act on it (which file, which stage, what to do)::
     ├── BaseImageMissing           a FROM image is not in the engine and cannot be pulled
     ├── ImageError                 inspecting an image failed (.image)
     │   └── PathNotFound           (.path)
-    ├── ContractError              a contract file cannot be used (.path, .problems;
-    │                              defined in _contract_schema)
+    ├── ContractError              a contract file cannot be used (.path, .problems)
+    ├── ContractFailure            a contract test failed (also an AssertionError)
+    ├── GoRegexError               a pattern Go's RE2 rejects (also a ValueError)
+    ├── DockerfileChecksFailed     the static checks found problems (.findings; an AssertionError)
     └── ContainerError             a container failed (.container, .logs)
         ├── ContainerExited        it stopped before it was ready (.exit_code)
         └── ContainerNotReady      not ready by the deadline (.waiting_for, .last_probe)
@@ -26,15 +29,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_dockerbuild.lint import Finding
 
 __all__ = [
+    "BackendUnavailable",
     "BaseImageMissing",
     "BuildFailed",
     "ContainerError",
     "ContainerExited",
     "ContainerNotReady",
+    "ContractError",
+    "ContractFailure",
     "DockerbuildError",
+    "DockerfileChecksFailed",
     "DockerfileEmpty",
     "DockerfileError",
     "DockerfileNotFound",
@@ -42,7 +52,9 @@ __all__ = [
     "EngineUnavailable",
     "ImageError",
     "PathNotFound",
+    "GoRegexError",
     "UnknownStage",
+    "shown_path",
 ]
 
 
@@ -74,6 +86,25 @@ class EngineUnavailable(DockerbuildError):
             "Start the engine (e.g. `sudo dockerd &` or `systemctl start docker`), or point "
             "DOCKER_HOST at a running one, then re-run."
         )
+
+
+def shown_path(path: Path) -> str:
+    """A path as messages show it: relative to the current directory when under it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+class BackendUnavailable(DockerbuildError):
+    """A builder backend was asked for that does not exist or cannot work here."""
+
+    def __init__(self, backend: str, reason: str) -> None:
+        #: the backend asked for
+        self.backend = backend
+        #: why it cannot be used, and what to do
+        self.reason = reason
+        super().__init__(f"the {backend!r} backend cannot be used: {reason}")
 
 
 class DockerfileError(DockerbuildError):
@@ -290,3 +321,32 @@ class ContainerNotReady(ContainerError):
         #: what the last probe saw
         self.last_probe = last_probe
         super().__init__(container, f"not ready: waited for {waiting_for}; last probe: {last_probe}", logs)
+
+
+class ContractError(DockerbuildError):
+    """A contract file cannot be used: bad YAML, an unknown key, a wrong type, no image."""
+
+    def __init__(self, path: Path | str, problems: Sequence[str]) -> None:
+        #: the contract file
+        self.path = Path(path)
+        #: what is wrong, one line each
+        self.problems = list(problems)
+        shown = "\n".join(f"  {problem}" for problem in self.problems)
+        super().__init__(f"contract {shown_path(self.path)} cannot be used:\n{shown}")
+
+
+class ContractFailure(DockerbuildError, AssertionError):
+    """A contract test failed; the message lists each mismatch and the output seen."""
+
+
+class GoRegexError(DockerbuildError, ValueError):
+    """A pattern Go's RE2 rejects, or one the translation to Python cannot express."""
+
+
+class DockerfileChecksFailed(DockerbuildError, AssertionError):
+    """The static checks of a Dockerfile found problems."""
+
+    def __init__(self, findings: Sequence[Finding]) -> None:
+        #: what the checks found
+        self.findings = list(findings)
+        super().__init__("\n".join(str(finding) for finding in self.findings) or "no findings")

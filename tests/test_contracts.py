@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from pytest_dockerbuild import Builder, Engine, FileEntry, Image
-from pytest_dockerbuild.contracts.checks import GoRegexError, go_expand, go_file_mode, go_regex
+from pytest_dockerbuild.contracts.checks import go_expand, go_file_mode, go_regex
 from pytest_dockerbuild.contracts.runner import CommandRunner
 from pytest_dockerbuild.contracts.schema import (
     _EXTENSION,
@@ -33,6 +33,7 @@ from pytest_dockerbuild.contracts.schema import (
     _Struct,
     load_contract,
 )
+from pytest_dockerbuild.errors import GoRegexError
 from pytest_dockerbuild.image.efficiency import parse_tolerance
 
 DATA = Path(__file__).parent / "data" / "contracts"

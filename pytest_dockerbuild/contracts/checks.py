@@ -17,13 +17,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pytest_dockerbuild.contracts.schema import CommandTest, EnvVar, FileContentTest, FileExistenceTest, LicenseTest, MetadataTest
-from pytest_dockerbuild.errors import ImageError
+from pytest_dockerbuild.contracts.schema import (
+    CommandTest,
+    EnvVar,
+    FileContentTest,
+    FileExistenceTest,
+    LicenseTest,
+    MetadataTest,
+)
+from pytest_dockerbuild.errors import GoRegexError, ImageError
 from pytest_dockerbuild.image.image import FileEntry, Image
 
 __all__ = [
     "CommandResult",
-    "GoRegexError",
     "check_command",
     "check_file_content",
     "check_file_existence",
@@ -79,10 +85,6 @@ def _shell_name(rest: str) -> tuple[str, int]:
     while width < len(rest) and (rest[width] == "_" or (rest[width].isascii() and rest[width].isalnum())):
         width += 1
     return rest[:width], width
-
-
-class GoRegexError(ValueError):
-    """A pattern Go's RE2 rejects, or one this translation cannot express in Python."""
 
 
 _POSIX_CLASSES = {

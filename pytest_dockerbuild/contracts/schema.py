@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from pytest_dockerbuild.errors import ContractError
 from pytest_dockerbuild.image.efficiency import EfficiencyRules
-from pytest_dockerbuild.errors import DockerbuildError
 from pytest_dockerbuild.image.image import parse_size
 
 __all__ = [
     "BuildSpec",
     "CommandTest",
     "Contract",
-    "ContractError",
     "EnvVar",
     "Extension",
     "FileContentTest",
@@ -42,25 +41,6 @@ DEFAULT_TIMEOUT = 300.0
 
 
 # -- errors --------------------------------------------------------------------------
-class ContractError(DockerbuildError):
-    """A contract file cannot be used: bad YAML, an unknown key, a wrong type, no image."""
-
-    def __init__(self, path: Path | str, problems: Sequence[str]) -> None:
-        #: the contract file
-        self.path = Path(path)
-        #: what is wrong, one line each
-        self.problems = list(problems)
-        shown = "\n".join(f"  {problem}" for problem in self.problems)
-        super().__init__(f"contract {_shown_path(self.path)} cannot be used:\n{shown}")
-
-
-def _shown_path(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
 # -- the schema ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class EnvVar:

@@ -21,7 +21,13 @@ from pathlib import Path
 
 from dockerfile_parse import DockerfileParser
 
-from pytest_dockerbuild.errors import DockerfileEmpty, DockerfileError, DockerfileNotFound, DockerfileSyntaxError, UnknownStage
+from pytest_dockerbuild.errors import (
+    DockerfileEmpty,
+    DockerfileError,
+    DockerfileNotFound,
+    DockerfileSyntaxError,
+    UnknownStage,
+)
 
 __all__ = ["Dockerfile", "Instruction", "Stage", "decode_dockerfile", "normalize_image", "parse_image_map"]
 

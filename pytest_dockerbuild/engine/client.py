@@ -21,11 +21,19 @@ import docker.errors
 import docker.utils
 import requests.exceptions
 
-from pytest_dockerbuild.engine.cleanup import ImageIndex, orphaned, remove_dangling, remove_leftovers, remove_tags, stale_tags, within
-from pytest_dockerbuild.errors import EngineUnavailable
-from pytest_dockerbuild.image.image import Image
+from pytest_dockerbuild.engine.cleanup import (
+    ImageIndex,
+    orphaned,
+    remove_dangling,
+    remove_leftovers,
+    remove_tags,
+    stale_tags,
+    within,
+)
 from pytest_dockerbuild.engine.ledger import Journal, Ledger, cache_home
 from pytest_dockerbuild.engine.naming import LABEL_MANAGED, LABEL_OWNER, LABEL_PROJECT, LABEL_RUN, slug
+from pytest_dockerbuild.errors import EngineUnavailable
+from pytest_dockerbuild.image.image import Image
 
 __all__ = ["LABEL_MANAGED", "LABEL_OWNER", "LABEL_PROJECT", "LABEL_RUN", "Engine", "EngineInfo", "PruneReport"]
 

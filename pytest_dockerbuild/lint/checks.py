@@ -23,7 +23,7 @@ import pytest
 from dockerfile_parse import DockerfileParser
 
 from pytest_dockerbuild.dockerfile.model import Dockerfile, Instruction, Stage, normalize_image
-from pytest_dockerbuild.errors import DockerbuildError
+from pytest_dockerbuild.errors import DockerbuildError, DockerfileChecksFailed
 
 __all__ = ["RULES", "DockerfileFile", "DockerfileItem", "Finding", "Rule", "check_dockerfile"]
 
@@ -779,14 +779,6 @@ _CHECKS: dict[str, _Check] = {
 
 
 # -- pytest items ------------------------------------------------------------------------------
-class DockerfileChecksFailed(Exception):
-    """Raised by a :class:`DockerfileItem` whose Dockerfile has findings."""
-
-    def __init__(self, findings: list[Finding]) -> None:
-        self.findings = findings
-        super().__init__(f"{len(findings)} finding(s)")
-
-
 class DockerfileItem(pytest.Item):
     """One collected Dockerfile (``--dockerbuild-lint``): passes when the checks find nothing."""
 

@@ -88,34 +88,27 @@ from pytest_dockerbuild.contracts.runner import CommandRunner
 from pytest_dockerbuild.contracts.schema import (
     CommandTest,
     Contract,
-    ContractError,
     Extension,
     FileContentTest,
     FileExistenceTest,
     LicenseTest,
     MetadataTest,
-    _shown_path,
     load_contract,
 )
+from pytest_dockerbuild.errors import ContractError, ContractFailure, DockerbuildError, shown_path
 from pytest_dockerbuild.image.efficiency import EfficiencyRules, SizeBaseline, analyze, layer_count, parse_tolerance
-from pytest_dockerbuild.errors import DockerbuildError
 from pytest_dockerbuild.image.image import Image, human_size
 
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
 
 __all__ = [
-    "ContractFailure",
     "ContractFile",
     "ContractItem",
 ]
 
 DEFAULT_PATTERNS = ["*.cst.yaml", "*.cst.yml"]
 OUTPUT_LIMIT = 4000  # characters of output or file text shown in a failure
-
-
-class ContractFailure(AssertionError):
-    """A contract test failed; the message lists each mismatch and the output seen."""
 
 
 # -- pytest collection --------------------------------------------------------------------
@@ -335,7 +328,7 @@ class ContractItem(pytest.Item):
         return self.path, (self.line - 1 if self.line else None), f"{self.name} ({where})"
 
     def _fail(self, image: Image | None, problems: Sequence[str], sections: Sequence[str] = ()) -> None:
-        where = f"{self.name} in contract {_shown_path(self.path)}" + (f":{self.line}" if self.line else "")
+        where = f"{self.name} in contract {shown_path(self.path)}" + (f":{self.line}" if self.line else "")
         if image is not None:
             where += f", image {image.tags[0] if image.tags else image.short_id} ({image.short_id})"
         raise ContractFailure("\n".join([*problems, *sections, f"({where})"]))
