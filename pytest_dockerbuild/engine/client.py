@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import docker
 import docker.errors
@@ -35,7 +36,7 @@ from pytest_dockerbuild.engine.naming import LABEL_MANAGED, LABEL_OWNER, LABEL_P
 from pytest_dockerbuild.errors import EngineUnavailable
 from pytest_dockerbuild.image.image import Image
 
-__all__ = ["LABEL_MANAGED", "LABEL_OWNER", "LABEL_PROJECT", "LABEL_RUN", "Engine", "EngineInfo", "PruneReport"]
+__all__ = ["LABEL_MANAGED", "LABEL_OWNER", "LABEL_PROJECT", "LABEL_RUN", "Engine", "EngineInfo", "PruneReport", "endpoint", "published_host"]
 
 
 @dataclass
@@ -68,7 +69,17 @@ class EngineInfo:
 
 
 def endpoint() -> str:
+    """Where the engine is: ``DOCKER_HOST``, or the default socket."""
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def published_host() -> str:
+    """Where published ports of the engine's containers are reached from here: 127.0.0.1 for a
+    local engine, the host of ``DOCKER_HOST`` for a remote one."""
+    url = urlparse(endpoint())
+    if url.scheme in ("tcp", "http", "https", "ssh") and url.hostname:
+        return "127.0.0.1" if url.hostname == "localhost" else url.hostname
+    return "127.0.0.1"
 
 
 def _over_ssh() -> bool:

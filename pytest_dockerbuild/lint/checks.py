@@ -17,15 +17,12 @@ import shlex
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import pytest
 from dockerfile_parse import DockerfileParser
 
 from pytest_dockerbuild.dockerfile.model import Dockerfile, Instruction, Stage, normalize_image
-from pytest_dockerbuild.errors import DockerbuildError, DockerfileChecksFailed
 
-__all__ = ["RULES", "DockerfileFile", "DockerfileItem", "Finding", "Rule", "check_dockerfile"]
+__all__ = ["RULES", "Finding", "Rule", "check_dockerfile"]
 
 
 @dataclass(frozen=True)
@@ -776,44 +773,3 @@ _CHECKS: dict[str, _Check] = {
     "DB004": _package_caches,
     "DB005": _secrets,
 }
-
-
-# -- pytest items ------------------------------------------------------------------------------
-class DockerfileItem(pytest.Item):
-    """One collected Dockerfile (``--dockerbuild-lint``): passes when the checks find nothing."""
-
-    def __init__(self, *, image_map: Mapping[str, str], ignore: Iterable[str], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.image_map = dict(image_map)
-        self.ignore = list(ignore)
-        self.funcargs: dict[str, object] = {}  # as pytest's doctest items: some plugins expect it
-        self.add_marker("dockerbuild_lint")
-
-    def runtest(self) -> None:
-        findings = check_dockerfile(Dockerfile.load(self.path), image_map=self.image_map, ignore=self.ignore)
-        if findings:
-            raise DockerfileChecksFailed(findings)
-
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | Any:
-        if isinstance(excinfo.value, DockerfileChecksFailed):
-            lines = [str(finding) for finding in excinfo.value.findings]
-            hint = "silence one with '# dockerbuild ignore=RULE' above the instruction, or dockerbuild_lint_ignore"
-            return "\n".join([*lines, f"({hint})"])
-        if isinstance(excinfo.value, DockerbuildError):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo)
-
-    def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"dockerfile checks: {self.path.name}"
-
-
-class DockerfileFile(pytest.File):
-    """A Dockerfile collected for the static checks."""
-
-    def __init__(self, *, image_map: Mapping[str, str], ignore: Iterable[str], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.image_map = dict(image_map)
-        self.ignore = list(ignore)
-
-    def collect(self) -> Iterator[DockerfileItem]:
-        yield DockerfileItem.from_parent(self, name="dockerfile-checks", image_map=self.image_map, ignore=self.ignore)

@@ -22,7 +22,7 @@ from pytest_dockerbuild.engine.client import LABEL_RUN, Engine, endpoint
 from pytest_dockerbuild.engine.naming import project_id
 from pytest_dockerbuild.errors import BuildFailed, DockerbuildError, EngineUnavailable
 from pytest_dockerbuild.image.image import human_size
-from pytest_dockerbuild.lint.checks import DockerfileFile
+from pytest_dockerbuild.plugin.lint_items import DockerfileFile
 from pytest_dockerbuild.runtime.containers import Container, Network, Runtime
 
 # Image contracts (container-structure-test files) bring their own hooks and options.
