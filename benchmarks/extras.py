@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pytest_dockerbuild import Builder, Engine, Image
+from pytest_dockerbuild import Builder, Image
+from pytest_dockerbuild.engine.client import Engine
 
 
 def peak_rss_mb() -> float:

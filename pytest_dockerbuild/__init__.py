@@ -1,6 +1,15 @@
-"""pytest-dockerbuild: test Docker builds, their stages and the images they make."""
+"""pytest-dockerbuild: test Docker builds, their stages and the images they make.
+
+What a test author uses is here; the rest is importable from the module that
+owns it (``pytest_dockerbuild.engine.client.Engine``,
+``pytest_dockerbuild.contracts.schema.load_contract``, ...).
+"""
 
 from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import warnings
 
 import pytest
 
@@ -15,17 +24,14 @@ from pytest_dockerbuild.assertions import (  # noqa: E402
     assert_rebuilt,
     assert_size_under,
 )
-from pytest_dockerbuild.build.builder import Builder, BuildRequest, BuildResult, StageResult, StepResult  # noqa: E402
-from pytest_dockerbuild.contracts.schema import Contract, load_contract  # noqa: E402
-from pytest_dockerbuild.dockerfile.model import Dockerfile, Instruction, Stage  # noqa: E402
-from pytest_dockerbuild.engine.client import Engine, EngineInfo  # noqa: E402
+from pytest_dockerbuild.build import Builder, BuildResult, StageResult, StepResult  # noqa: E402
+from pytest_dockerbuild.dockerfile import Dockerfile, Stage  # noqa: E402
 from pytest_dockerbuild.errors import (  # noqa: E402
     BaseImageMissing,
     BuildFailed,
     ContainerError,
     ContainerExited,
     ContainerNotReady,
-    ContractError,
     DockerbuildError,
     DockerfileEmpty,
     DockerfileError,
@@ -36,78 +42,88 @@ from pytest_dockerbuild.errors import (  # noqa: E402
     PathNotFound,
     UnknownStage,
 )
-from pytest_dockerbuild.image.efficiency import Efficiency, EfficiencyRules, SizeBaseline, analyze  # noqa: E402
-from pytest_dockerbuild.image.image import (  # noqa: E402
-    FileEntry,
-    FileTree,
-    Image,
-    ImageComparison,
-    ImageConfig,
-    Layer,
-    LayerContents,
-    parse_size,
-)
-from pytest_dockerbuild.lint.checks import RULES, Finding, Rule, check_dockerfile  # noqa: E402
-from pytest_dockerbuild.runtime.containers import Container, Healthy, HttpReady, LogReady, Network, Runtime  # noqa: E402
+from pytest_dockerbuild.image import FileEntry, Image, ImageConfig, parse_size  # noqa: E402
+from pytest_dockerbuild.lint import Finding  # noqa: E402
+from pytest_dockerbuild.runtime import Container, Healthy, HttpReady, LogReady, Network, Readiness, Runtime  # noqa: E402
+
+try:
+    __version__ = importlib.metadata.version("pytest-dockerbuild")
+except importlib.metadata.PackageNotFoundError:  # pragma: no cover (a source tree that is not installed)
+    __version__ = "0.0.0"
 
 __all__ = [
     "BUILD_TOOLS",
     "BaseImageMissing",
     "BuildFailed",
-    "BuildRequest",
     "BuildResult",
     "Builder",
     "Container",
     "ContainerError",
     "ContainerExited",
     "ContainerNotReady",
-    "Contract",
-    "ContractError",
     "DockerbuildError",
     "Dockerfile",
     "DockerfileEmpty",
     "DockerfileError",
     "DockerfileNotFound",
     "DockerfileSyntaxError",
-    "Efficiency",
-    "EfficiencyRules",
-    "Engine",
-    "EngineInfo",
     "EngineUnavailable",
     "FileEntry",
-    "FileTree",
     "Finding",
     "Healthy",
     "HttpReady",
     "Image",
-    "ImageComparison",
     "ImageConfig",
     "ImageError",
-    "Instruction",
-    "Layer",
-    "LayerContents",
     "LogReady",
     "Network",
     "PathNotFound",
-    "RULES",
-    "Rule",
+    "Readiness",
     "Runtime",
-    "SizeBaseline",
     "Stage",
     "StageResult",
     "StepResult",
     "UnknownStage",
-    "analyze",
+    "__version__",
     "assert_cached",
     "assert_no_build_tools",
     "assert_path_absent",
     "assert_path_exists",
     "assert_rebuilt",
     "assert_size_under",
-    "check_dockerfile",
-    "load_contract",
     "parse_size",
 ]
+
+# Names of the 0.1 API that moved to the module that owns them: still importable from here,
+# with a DeprecationWarning that says where they live now.
+_MOVED = {
+    "BuildRequest": "pytest_dockerbuild.build",
+    "Contract": "pytest_dockerbuild.contracts.schema",
+    "ContractError": "pytest_dockerbuild.errors",
+    "Efficiency": "pytest_dockerbuild.image",
+    "EfficiencyRules": "pytest_dockerbuild.image",
+    "Engine": "pytest_dockerbuild.engine.client",
+    "EngineInfo": "pytest_dockerbuild.engine.client",
+    "FileTree": "pytest_dockerbuild.image",
+    "ImageComparison": "pytest_dockerbuild.image",
+    "Instruction": "pytest_dockerbuild.dockerfile",
+    "Layer": "pytest_dockerbuild.image",
+    "LayerContents": "pytest_dockerbuild.image",
+    "RULES": "pytest_dockerbuild.lint",
+    "Rule": "pytest_dockerbuild.lint",
+    "SizeBaseline": "pytest_dockerbuild.image",
+    "analyze": "pytest_dockerbuild.image",
+    "check_dockerfile": "pytest_dockerbuild.lint",
+    "load_contract": "pytest_dockerbuild.contracts.schema",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _MOVED:
+        raise AttributeError(f"module 'pytest_dockerbuild' has no attribute {name!r}")
+    warnings.warn(f"pytest_dockerbuild.{name} moved: import it from {_MOVED[name]}", DeprecationWarning, stacklevel=2)
+    return getattr(importlib.import_module(_MOVED[name]), name)
+
 
 # Public objects show as pytest_dockerbuild.X in reprs and tracebacks.
 for _name in __all__:

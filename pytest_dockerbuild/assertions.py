@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pytest_dockerbuild.build.builder import BuildResult
+from pytest_dockerbuild.build import BuildResult
 from pytest_dockerbuild.errors import PathNotFound
-from pytest_dockerbuild.image.image import FileEntry, Image, human_size, parse_size
+from pytest_dockerbuild.image import FileEntry, Image, human_size, parse_size
 
 __all__ = [
     "BUILD_TOOLS",

@@ -22,16 +22,10 @@ from typing import Any
 import pytest
 
 from pytest_dockerbuild import Dockerfile
-from pytest_dockerbuild.build.buildkit import (
-    _METADATA,
-    BuildkitStream,
-    Vertex,
-    _counted,
-    _locate,
-    _time,
-    buildx_supports_rawjson,
-)
-from pytest_dockerbuild.dockerfile.model import normalize_image
+from pytest_dockerbuild.build.buildkit import _METADATA, buildx_supports_rawjson
+from pytest_dockerbuild.build.buildkit_stream import BuildkitStream, Vertex, _counted, _time
+from pytest_dockerbuild.build.buildkit_stream import locate as _locate
+from pytest_dockerbuild.dockerfile import normalize_image
 
 DATA = Path(__file__).parent / "data" / "buildkit"
 RECORDINGS = [

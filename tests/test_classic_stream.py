@@ -16,7 +16,7 @@ import docker.errors
 import pytest
 
 from pytest_dockerbuild import Builder
-from pytest_dockerbuild.build.classic import ClassicStream
+from pytest_dockerbuild.build.classic_stream import ClassicStream
 from pytest_dockerbuild.engine.naming import project_id
 
 DATA = Path(__file__).parent / "data" / "classic"

@@ -21,23 +21,17 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_dockerbuild import Builder, Engine, FileEntry, Image
-from pytest_dockerbuild.contracts.checks import go_expand, go_file_mode, go_regex
+from pytest_dockerbuild import Builder, FileEntry, Image
+from pytest_dockerbuild.contracts.gocompat import go_expand, go_file_mode, go_regex
 from pytest_dockerbuild.contracts.runner import CommandRunner
-from pytest_dockerbuild.contracts.schema import (
-    _EXTENSION,
-    _SCHEMA,
-    ContractError,
-    _List,
-    _Optional,
-    _Struct,
-    load_contract,
-)
-from pytest_dockerbuild.errors import GoRegexError
+from pytest_dockerbuild.contracts.schema import _EXTENSION, _SCHEMA, load_contract
+from pytest_dockerbuild.contracts.strict_yaml import ListOf, OptionalList, Struct
+from pytest_dockerbuild.engine.client import Engine
+from pytest_dockerbuild.errors import ContractError, GoRegexError
 from pytest_dockerbuild.image.efficiency import parse_tolerance
 
 DATA = Path(__file__).parent / "data" / "contracts"
-PLUGIN = ("-p", "pytest_dockerbuild.plugin.contract_items")
+PLUGIN: tuple[str, ...] = ()  # the plugin (entry point) collects contract files
 HOST_VAR = {"CONTRACT_HOST_VAR": "from the host"}
 
 
@@ -92,15 +86,17 @@ def images(dockerbuild: Builder) -> dict[str, Image]:
 
 
 def contract_containers(engine: Engine) -> list[str]:
+    """This worker's contract containers (another pytest-xdist worker's inner runs may have theirs)."""
     run_label = {"label": f"pytest-dockerbuild.run={engine.run_id}"}
-    return [c.name for c in engine.client.containers.list(all=True, filters=run_label) if "-contract-" in c.name]
+    mine = f"-{engine.worker}-contract-"
+    return [c.name for c in engine.client.containers.list(all=True, filters=run_label) if mine in c.name]
 
 
 # -- the schema, without an engine ------------------------------------------------------------
 def _keys(kind: Any, prefix: str = "") -> set[str]:
-    if isinstance(kind, (_List, _Optional)):
+    if isinstance(kind, (ListOf, OptionalList)):
         return _keys(kind.item, prefix)
-    if isinstance(kind, _Struct):
+    if isinstance(kind, Struct):
         keys = set()
         for name, inner in kind.fields.items():
             keys.add(prefix + name)

@@ -92,7 +92,7 @@ def run_plugin(pytester: pytest.Pytester, contract: str, name: str, image: Image
     os.environ.update(HOST_VAR)
     try:
         pytester.runpytest_subprocess(
-            "-p", "pytest_dockerbuild.plugin.contract_items", contract, f"--dockerbuild-image={name}={image.id}",
+            contract, f"--dockerbuild-image={name}={image.id}",
             "--junitxml=report.xml",
         )  # fmt: skip
     finally:
@@ -148,7 +148,7 @@ def test_contracts_cst_rejects_are_rejected(cst: str, images: dict[str, Image], 
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         cst_rejects = json.loads(completed.stdout)["Results"][0]["Name"] == ""
-        result = pytester.runpytest_subprocess("-p", "pytest_dockerbuild.plugin.contract_items", f"bad/{path.name}")
+        result = pytester.runpytest_subprocess(f"bad/{path.name}")
         assert result.ret == pytest.ExitCode.INTERRUPTED, path.name
         result.stdout.fnmatch_lines(
             [f"*ERROR collecting bad/{path.name}*", f"contract bad/{path.name} cannot be used:"]

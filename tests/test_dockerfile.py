@@ -16,7 +16,7 @@ from pytest_dockerbuild import (
     DockerfileSyntaxError,
     UnknownStage,
 )
-from pytest_dockerbuild.dockerfile.model import normalize_image, parse_image_map
+from pytest_dockerbuild.dockerfile import normalize_image, parse_image_map
 
 PATH = Path("/project/Dockerfile")
 
@@ -327,6 +327,21 @@ def test_instruction_flags_and_arguments() -> None:
 def test_line_numbers_count_comments_and_blank_lines() -> None:
     dockerfile = parse("# syntax comment\n\n# another\nFROM diamol/base AS a\n\n\nFROM a\n")
     assert [s.instructions[0].line for s in dockerfile.stages] == [4, 7]
+
+
+def test_comment_lines_are_kept_with_their_line_numbers() -> None:
+    dockerfile = parse("# syntax=docker/dockerfile:1\nFROM diamol/base\n  # hadolint ignore=DL3025  \nCMD app\n")
+    assert dockerfile.comments == [(1, "# syntax=docker/dockerfile:1"), (3, "# hadolint ignore=DL3025")]
+    assert parse("FROM diamol/base\n").comments == []
+
+
+def test_global_args_are_kept_as_instructions_of_no_stage() -> None:
+    dockerfile = parse("ARG REPO=diamol\n# a comment\nARG TAG=1 \\\n    SLIM\nFROM $REPO/base:$TAG\nARG LATE\n")
+    assert [(i.keyword, i.value, i.line, i.end_line, i.stage_index) for i in dockerfile.global_args] == [
+        ("ARG", "REPO=diamol", 1, 1, -1),
+        ("ARG", "TAG=1     SLIM", 3, 4, -1),
+    ]
+    assert dockerfile.stages[0].instructions[1].text == "ARG LATE"
 
 
 # -- image references ------------------------------------------------------------------------

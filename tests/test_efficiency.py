@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 from helpers import required_tool
 
-from pytest_dockerbuild import Builder, Engine, Image
-from pytest_dockerbuild.image.efficiency import Efficiency, EfficiencyRules, analyze
+from pytest_dockerbuild import Builder, Image
+from pytest_dockerbuild.engine.client import Engine
+from pytest_dockerbuild.image import Efficiency, EfficiencyRules, analyze
 
 LAYERED = """
 FROM dockerbuild-offline/base:bookworm
@@ -223,7 +224,7 @@ def test_a_contract_efficiency_item(pytester: pytest.Pytester, image: Image) -> 
             highestUserWastedPercent: disabled
         """,
     )
-    result = pytester.runpytest_subprocess("-p", "pytest_dockerbuild.plugin.contract_items")
+    result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=3, failed=1)
     ours = analyze(image.filesystem_layers)
     result.stdout.fnmatch_lines(

@@ -9,9 +9,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pytest
+from dockerfile_parse import DockerfileParser
 
 from pytest_dockerbuild import Dockerfile
-from pytest_dockerbuild.lint.checks import RULES, Finding, check_dockerfile
+from pytest_dockerbuild.lint import RULES, Finding, check_dockerfile
+from pytest_dockerbuild.lint.context import LintContext
 
 DATA = Path(__file__).parent / "data" / "lint"
 EXAMPLES = Path(__file__).parent.parent / "example_projects"
@@ -56,6 +58,21 @@ def test_rules_have_the_documented_ids_and_severities() -> None:
         assert rule.id == rule_id
         assert rule.hadolint == (rule_id if rule_id.startswith("DL") else None)
         assert rule.name and rule.summary
+
+
+def test_every_rule_carries_its_check() -> None:
+    """One registry: a rule's check finds the problems of the file that triggers the rule."""
+    for rule_id, rule in RULES.items():
+        lint_context = LintContext(Dockerfile.load(DATA / f"{rule_id.lower()}-bad.Dockerfile"), {})
+        assert list(rule.check(lint_context)), rule_id
+    assert "<function" not in repr(RULES["DL3006"])
+
+
+def test_the_checks_do_not_parse_the_dockerfile_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    dockerfile = Dockerfile.load(DATA / "pragmas.Dockerfile")
+    expected = check_dockerfile(dockerfile)
+    monkeypatch.setattr(DockerfileParser, "structure", property(lambda _: pytest.fail("parsed again")))
+    assert check_dockerfile(dockerfile) == expected
 
 
 def test_db_rules_name_their_closest_analogue() -> None:

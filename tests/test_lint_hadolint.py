@@ -19,7 +19,7 @@ import pytest
 from helpers import required_tool
 
 from pytest_dockerbuild import Dockerfile
-from pytest_dockerbuild.lint.checks import RULES, check_dockerfile
+from pytest_dockerbuild.lint import RULES, check_dockerfile
 
 DATA = Path(__file__).parent / "data" / "lint"
 FILES = sorted(p.name for p in DATA.glob("*.Dockerfile"))

@@ -11,7 +11,6 @@ import docker
 import pytest
 from helpers import marked_demo, marked_leftovers
 
-import pytest_dockerbuild
 from pytest_dockerbuild.engine.naming import project_id
 
 DEMO = """
@@ -31,12 +30,6 @@ CMD ["cat", "/build.txt"]
 def write_demo(pytester: pytest.Pytester, test_command: str = "true", folder: str = "app") -> None:
     pytester.mkdir(folder)
     (pytester.path / folder / "Dockerfile").write_text(DEMO.format(test_command=test_command))
-
-
-def test_public_api_is_sorted_and_complete() -> None:
-    public = sorted(name for name in dir(pytest_dockerbuild) if not name.startswith("_") and name[0].isupper())
-    assert pytest_dockerbuild.__all__ == sorted(pytest_dockerbuild.__all__)
-    assert set(public) <= set(pytest_dockerbuild.__all__)
 
 
 def test_help_shows_the_options(pytester: pytest.Pytester) -> None:

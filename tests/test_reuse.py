@@ -16,7 +16,8 @@ from docker.utils.build import exclude_paths
 from helpers import BASE
 
 from pytest_dockerbuild import Builder
-from pytest_dockerbuild.build.builder import ignore_file, ignore_patterns
+from pytest_dockerbuild.build.key import ignore_patterns
+from pytest_dockerbuild.build.registry import BACKENDS as REGISTRY
 
 BACKENDS = ["classic", "buildkit"]
 
@@ -170,11 +171,8 @@ def test_the_files_in_the_key_are_the_files_the_backend_sends(
     names = ["a.log", "keep.log", "sub/b.log", "build/out", "top.txt", "sub/top.txt", "sub/tmp1", "x/tmpdir/f",
              "docs/a.md", "docs/keep.md", "src/main.c", ".hidden"]  # fmt: skip
     context = make_context("FROM scratch\nCOPY . /ctx/\n", files={**{n: n for n in names}, ".dockerignore": PATTERNS})
-    sent = {
-        path
-        for path in exclude_paths(str(context), ignore_patterns(ignore_file(context, context / "Dockerfile", backend)))
-        if (context / path).is_file()
-    }
+    ignore = REGISTRY[backend].ignore_file(context, context / "Dockerfile")
+    sent = {path for path in exclude_paths(str(context), ignore_patterns(ignore)) if (context / path).is_file()}
     result = builders[backend].build(context)
     in_image = {entry.path.removeprefix("/ctx/") for entry in result.image.files.values() if entry.is_file}
     assert in_image == sent

@@ -17,6 +17,7 @@ from pytest_dockerbuild import (
     Network,
     Runtime,
 )
+from pytest_dockerbuild.engine.client import published_host
 
 BASE = "dockerbuild-offline/base:bookworm"
 # busybox's httpd serves /www on port 80 and logs nothing by itself
@@ -145,8 +146,6 @@ def test_an_interrupted_run_is_swept_by_the_next(pytester: pytest.Pytester) -> N
     assert leftovers() == []
 
 
-def test_engine_host_is_loopback_for_a_local_engine() -> None:
-    from pytest_dockerbuild.runtime.containers import engine_host
-
-    assert engine_host() == "127.0.0.1"
-    assert socket.gethostbyname(engine_host()) == "127.0.0.1"
+def test_published_ports_are_reached_on_loopback_for_a_local_engine() -> None:
+    assert published_host() == "127.0.0.1"
+    assert socket.gethostbyname(published_host()) == "127.0.0.1"

@@ -1,23 +1,21 @@
-"""Container-structure-test semantics that need no container.
+"""The checks of each container-structure-test kind: a check returns its problems, one line
+each; none, and the test passes.
 
-Go's ``os.Expand`` (:func:`go_expand`), RE2 patterns (:func:`go_regex`) and
-``os.FileMode`` strings (:func:`go_file_mode`) as CST 1.19 uses them; the checks of
-file-existence, file-content, metadata and license tests, which read the image's exported
-layers; and :func:`check_command`, the checks of a command's :class:`CommandResult` (which
-:mod:`pytest_dockerbuild.contracts.runner` produces).  A check returns its problems, one
-line each: none, and the test passes.
+File-existence, file-content, metadata and license tests read the image's exported layers
+(no container); :func:`check_command` checks a command's :class:`CommandResult`, which
+:mod:`pytest_dockerbuild.contracts.runner` produces.  Paths, patterns and permissions mean what
+they mean to Go (:mod:`pytest_dockerbuild.contracts.gocompat`, whose :func:`go_expand`,
+:func:`go_regex` and :func:`go_file_mode` are importable from here too).
 """
 
 from __future__ import annotations
 
 import os
-import re
-import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
-from pytest_dockerbuild.contracts.schema import (
+from pytest_dockerbuild.contracts.gocompat import go_expand, go_file_mode, go_mode_bits, go_regex
+from pytest_dockerbuild.contracts.model import (
     CommandTest,
     EnvVar,
     FileContentTest,
@@ -26,7 +24,7 @@ from pytest_dockerbuild.contracts.schema import (
     MetadataTest,
 )
 from pytest_dockerbuild.errors import GoRegexError, ImageError
-from pytest_dockerbuild.image.image import FileEntry, Image
+from pytest_dockerbuild.image import FileEntry, Image
 
 __all__ = [
     "CommandResult",
@@ -35,233 +33,11 @@ __all__ = [
     "check_file_existence",
     "check_license",
     "check_metadata",
-    "go_expand",
-    "go_file_mode",
-    "go_regex",
 ]
 
 DEBIAN_DOCS = "/usr/share/doc"
 LICENSE_BLOCKLIST = ("AGPL", "WTFPL")
 LICENSE_ALLOWLIST = ("libgnutls30",)
-
-
-# -- Go semantics: os.Expand, RE2, os.FileMode -------------------------------------------
-_SPECIAL_VARS = set("*#$@!?-0123456789")
-
-
-def go_expand(text: str, env: Mapping[str, str]) -> str:
-    """``$VAR`` and ``${VAR}`` replaced as Go's ``os.Expand`` does (unset = empty;
-    ``$$``, ``$1`` ... are one-character names; ``${}`` is dropped; a lone ``$`` stays)."""
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if char != "$" or i + 1 >= len(text):
-            out.append(char)
-            i += 1
-            continue
-        name, width = _shell_name(text[i + 1 :])
-        if name:
-            out.append(env.get(name, ""))
-        elif width == 0:
-            out.append("$")
-        i += 1 + width
-    return "".join(out)
-
-
-def _shell_name(rest: str) -> tuple[str, int]:
-    if rest[0] == "{":
-        if len(rest) > 2 and rest[1] in _SPECIAL_VARS and rest[2] == "}":
-            return rest[1], 3
-        end = rest.find("}", 1)
-        if end == 1:
-            return "", 2  # "${}" is dropped
-        if end < 0:
-            return "", 1  # "${" without "}" is dropped
-        return rest[1:end], end + 1
-    if rest[0] in _SPECIAL_VARS:
-        return rest[0], 1
-    width = 0
-    while width < len(rest) and (rest[width] == "_" or (rest[width].isascii() and rest[width].isalnum())):
-        width += 1
-    return rest[:width], width
-
-
-_POSIX_CLASSES = {
-    "alnum": "0-9A-Za-z", "alpha": "A-Za-z", "ascii": "\\x00-\\x7f", "blank": "\\t ",
-    "cntrl": "\\x00-\\x1f\\x7f", "digit": "0-9", "graph": "!-~", "lower": "a-z", "print": " -~",
-    "punct": "!-/:-@\\[-`{-~", "space": "\\t\\n\\v\\f\\r ", "upper": "A-Z", "word": "0-9A-Za-z_",
-    "xdigit": "0-9A-Fa-f",
-}  # fmt: skip
-_GO_ESCAPES = set("aftnrvdDwWsSbBAzxpPQE01234567")
-
-
-def _translate(pattern: str) -> str:
-    """Go RE2 syntax -> Python ``re`` syntax with the same meaning (or GoRegexError)."""
-    out: list[str] = []
-    i, n = 0, len(pattern)
-    in_class = False
-    multiline = [False]  # (?m) state per open group
-    while i < n:
-        char = pattern[i]
-        if char == "\\":
-            if i + 1 >= n:
-                raise GoRegexError("trailing backslash at end of expression")
-            escape = pattern[i + 1]
-            if escape.isascii() and escape.isalnum() and escape not in _GO_ESCAPES:
-                raise GoRegexError(f"invalid escape sequence \\{escape}")
-            if escape in "pP":
-                raise GoRegexError(f"Unicode classes (\\{escape}) cannot be checked with Python's re")
-            if escape == "Q":
-                end = pattern.find("\\E", i + 2)
-                literal = pattern[i + 2 :] if end < 0 else pattern[i + 2 : end]
-                out.append("".join("\\" + c if not c.isalnum() else c for c in literal))
-                i = n if end < 0 else end + 2
-                continue
-            if escape == "E":
-                i += 2  # a \E without \Q is ignored
-                continue
-            if escape == "z":
-                out.append("\\Z")
-                i += 2
-                continue
-            if escape == "s":
-                out.append("\\t\\n\\f\\r " if in_class else "[\\t\\n\\f\\r ]")
-                i += 2
-                continue
-            if escape == "S" and not in_class:
-                out.append("[^\\t\\n\\f\\r ]")
-                i += 2
-                continue
-            if escape.isdigit():
-                digits = escape
-                if escape != "0" and not (i + 2 < n and pattern[i + 2] in "01234567"):
-                    raise GoRegexError(f"invalid escape sequence \\{escape} (RE2 has no backreferences)")
-                j = i + 2
-                while j < n and len(digits) < 3 and pattern[j] in "01234567":
-                    digits += pattern[j]
-                    j += 1
-                out.append(f"\\x{int(digits, 8):02x}")
-                i = j
-                continue
-            if escape == "x" and i + 2 < n and pattern[i + 2] == "{":
-                end = pattern.find("}", i + 3)
-                if end < 0:
-                    raise GoRegexError("invalid escape sequence \\x{ without }")
-                out.append(f"\\U{int(pattern[i + 3 : end] or 'x', 16):08x}")
-                i = end + 1
-                continue
-            out.append(pattern[i : i + 2])
-            i += 2
-            continue
-        if in_class:
-            if pattern.startswith("[:", i):
-                end = pattern.find(":]", i + 2)
-                name = pattern[i + 2 : end] if end > 0 else ""
-                if name not in _POSIX_CLASSES:
-                    raise GoRegexError(f"invalid character class range [:{name}:]")
-                out.append(_POSIX_CLASSES[name])
-                i = end + 2
-                continue
-            if char == "[":
-                out.append("\\[")
-            else:
-                out.append(char)
-                in_class = char != "]"
-            i += 1
-            continue
-        if char == "[":
-            in_class = True
-            out.append("[")
-            i += 1
-            if i < n and pattern[i] == "^":
-                out.append("^")
-                i += 1
-            if i < n and pattern[i] == "]":
-                out.append("\\]")
-                i += 1
-            continue
-        if char == "$":
-            out.append("$" if multiline[-1] else "\\Z")
-            i += 1
-            continue
-        if char == "{" and pattern.startswith("{,", i):
-            out.append("\\{")  # Go reads "{,n}" as text, Python as a repetition
-            i += 1
-            continue
-        if char in "*+?}" and i + 1 < n and pattern[i + 1] == "+":
-            raise GoRegexError(f"invalid nested repetition operator {char}+")
-        if char == "(":
-            if pattern.startswith("(?", i):
-                rest = pattern[i + 2 :]
-                if rest.startswith(("=", "!", "<=", "<!")):
-                    raise GoRegexError("invalid or unsupported Perl syntax: lookaround assertions are not in RE2")
-                if rest.startswith((">", "P=", "P>", "#")):
-                    raise GoRegexError(f"invalid or unsupported Perl syntax (?{rest[:2]}")
-                if rest.startswith("<"):
-                    out.append("(?P<")
-                    multiline.append(multiline[-1])
-                    i += 3
-                    continue
-                flags = re.match(r"([a-zA-Z]*)(?:-([a-zA-Z]*))?([:)])", rest)
-                if flags:
-                    on, off, closer = flags.group(1), flags.group(2) or "", flags.group(3)
-                    if set(on + off) - set("imsU"):
-                        raise GoRegexError(f"invalid or unsupported Perl syntax (?{flags.group(0)}")
-                    if "U" in on + off:
-                        raise GoRegexError("the U (ungreedy) flag cannot be checked with Python's re")
-                    state = True if "m" in on else False if "m" in off else multiline[-1]
-                    token = pattern[i : i + 2 + flags.end()]
-                    if closer == ")":
-                        if out or off:
-                            raise GoRegexError(f"{token} can be checked only at the very start of the pattern")
-                        multiline[-1] = state
-                    else:
-                        multiline.append(state)
-                    out.append(token)
-                    i += len(token)
-                    continue
-            multiline.append(multiline[-1])
-        elif char == ")" and len(multiline) > 1:
-            multiline.pop()
-        out.append(char)
-        i += 1
-    return "".join(out)
-
-
-@lru_cache(maxsize=1024)
-def go_regex(pattern: str) -> re.Pattern[str]:
-    """A compiled Python pattern that matches as Go's RE2 ``MatchString`` does
-    (search anywhere; ``$`` = end of text without ``(?m)``; ``\\d\\w\\s\\b`` ASCII).
-
-    :raises GoRegexError: the pattern is invalid for Go, or not expressible here.
-    """
-    try:
-        return re.compile(_translate(pattern), re.ASCII)
-    except re.error as error:
-        raise GoRegexError(str(error)) from None
-
-
-def go_file_mode(entry: FileEntry) -> str:
-    """The entry's mode as Go's ``os.FileMode.String()`` writes it, which is what
-    CST compares ``permissions`` with: ``-rw-r--r--``, ``drwxr-xr-x``, ``Lrwxrwxrwx``,
-    ``urwxr-xr-x`` (setuid), ``dtrwxrwxrwx`` (sticky), ``Dcrw-rw-rw-`` (char device)."""
-    mode = 0o777 if entry.type == "symlink" else entry.mode  # a Linux symlink is always 0777
-    letters = ""
-    for letter, present in (
-        ("d", entry.type == "dir"),
-        ("L", entry.type == "symlink"),
-        ("D", entry.type in ("char", "block")),
-        ("p", entry.type == "fifo"),
-        ("u", bool(mode & stat.S_ISUID)),
-        ("g", bool(mode & stat.S_ISGID)),
-        ("c", entry.type == "char"),
-        ("t", bool(mode & stat.S_ISVTX)),
-    ):
-        if present:
-            letters += letter
-    bits = "".join(c if mode & (1 << (8 - i)) else "-" for i, c in enumerate("rwxrwxrwx"))
-    return (letters or "-") + bits
 
 
 # -- checks that need no container -------------------------------------------------------
@@ -309,7 +85,7 @@ def check_file_existence(image: Image, test: FileExistenceTest) -> list[str]:
         bits = _EXEC_BITS.get(test.is_executable_by)
         if bits is None:
             problems.append(f"isExecutableBy {test.is_executable_by!r} is not one of owner, group, other, any")
-        elif not (0o777 if entry.type == "symlink" else entry.mode) & bits:
+        elif not go_mode_bits(entry) & bits:
             problems.append(f"{path} is not executable by {test.is_executable_by} (permissions {mode})")
     if test.uid != -1 and entry.uid != test.uid:
         problems.append(f"{path} is owned by uid {entry.uid}, expected {test.uid}")
@@ -331,31 +107,11 @@ def check_file_content(image: Image, test: FileContentTest) -> tuple[list[str], 
 
 def check_metadata(image: Image, test: MetadataTest) -> list[str]:
     config = image.config
-    problems = []
-
-    def matches(wanted: EnvVar, actual: str) -> bool:
-        if not wanted.is_regex:
-            return wanted.value == actual
-        try:
-            return bool(go_regex(wanted.value).search(actual))
-        except GoRegexError:
-            return False
-
-    for wanted in test.env_vars:
-        if wanted.key not in config.env:
-            problems.append(f"env var {wanted.key} is not set in the image")
-        elif not matches(wanted, config.env[wanted.key]):
-            how = "does not match the pattern" if wanted.is_regex else "is not"
-            problems.append(f"env var {wanted.key} is {config.env[wanted.key]!r}, which {how} {wanted.value!r}")
+    problems = _key_values("env var", test.env_vars, config.env)
     for unbound in test.unbound_env_vars:
         if unbound.key in config.env:
             problems.append(f"env var {unbound.key} should not be set, but is {config.env[unbound.key]!r}")
-    for wanted in test.labels:
-        if wanted.key not in config.labels:
-            problems.append(f"label {wanted.key} is not set in the image")
-        elif not matches(wanted, config.labels[wanted.key]):
-            how = "does not match the pattern" if wanted.is_regex else "is not"
-            problems.append(f"label {wanted.key} is {config.labels[wanted.key]!r}, which {how} {wanted.value!r}")
+    problems += _key_values("label", test.labels, config.labels)
     if test.cmd is not None and (config.cmd or []) != test.cmd:
         problems.append(f"cmd is {config.cmd!r}, expected {test.cmd!r}")
     if test.entrypoint is not None and (config.entrypoint or []) != test.entrypoint:
@@ -378,6 +134,28 @@ def check_metadata(image: Image, test: MetadataTest) -> list[str]:
         if volume in config.volumes:
             problems.append(f"volume {volume} should not be declared, but is")
     return problems
+
+
+def _key_values(what: str, wanted: Sequence[EnvVar], actual: Mapping[str, str]) -> list[str]:
+    """Env vars or labels: each one set, to the value given or to one matching its pattern."""
+    problems = []
+    for var in wanted:
+        if var.key not in actual:
+            problems.append(f"{what} {var.key} is not set in the image")
+        elif not _value_matches(var, actual[var.key]):
+            how = "does not match the pattern" if var.is_regex else "is not"
+            problems.append(f"{what} {var.key} is {actual[var.key]!r}, which {how} {var.value!r}")
+    return problems
+
+
+def _value_matches(wanted: EnvVar, actual: str) -> bool:
+    """The value is the one given, or matches its pattern (an unusable pattern matches nothing)."""
+    if not wanted.is_regex:
+        return wanted.value == actual
+    try:
+        return bool(go_regex(wanted.value).search(actual))
+    except GoRegexError:
+        return False
 
 
 def check_license(image: Image, test: LicenseTest) -> list[str]:

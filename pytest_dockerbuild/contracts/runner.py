@@ -1,6 +1,10 @@
 """How a contract's command tests run: :class:`CommandRunner` runs each in a container of
-the contract's image (labelled with the run, and removed when the contract is done) and
-returns what it did as a :class:`~pytest_dockerbuild.contracts.checks.CommandResult`.
+the contract's image and returns what it did as a
+:class:`~pytest_dockerbuild.contracts.checks.CommandResult`.
+
+Its containers are created and removed by the run's
+:class:`~pytest_dockerbuild.runtime.runtime.Runtime` (named and labelled with the run, never
+pulled), and removed when the contract is done.
 """
 
 from __future__ import annotations
@@ -18,12 +22,15 @@ from typing import TYPE_CHECKING, Any
 import docker.errors
 import requests.exceptions
 
-from pytest_dockerbuild.contracts.checks import CommandResult, go_expand
-from pytest_dockerbuild.contracts.schema import CommandTest, Contract, default_name
-from pytest_dockerbuild.image.image import Image
+from pytest_dockerbuild.contracts.checks import CommandResult
+from pytest_dockerbuild.contracts.gocompat import go_expand
+from pytest_dockerbuild.contracts.model import CommandTest, Contract
+from pytest_dockerbuild.contracts.schema import default_name
+from pytest_dockerbuild.runtime import Runtime
 
 if TYPE_CHECKING:
     from pytest_dockerbuild.engine.client import Engine
+    from pytest_dockerbuild.image import Image
 
 __all__ = ["CommandRunner"]
 
@@ -72,9 +79,11 @@ class CommandRunner:
     whose command is the test's, as in CST.
     """
 
-    def __init__(self, engine: Engine, image: Image, contract: Contract, reuse: bool | None = None) -> None:
-        self.engine = engine
-        self.api = engine.client.api
+    def __init__(self, engine: Engine | Runtime, image: Image, contract: Contract, reuse: bool | None = None) -> None:
+        #: creates and removes its containers (one made for the engine when given an engine)
+        self.runtime = engine if isinstance(engine, Runtime) else Runtime(engine)
+        self.engine = self.runtime.engine
+        self.api = self.engine.client.api
         self.image = image
         self.contract = contract
         self.timeout = contract.extension.timeout
@@ -100,25 +109,21 @@ class CommandRunner:
     # containers
     def _create(self, image: str, command: list[str], env: Mapping[str, str], keepalive: bool) -> str:
         options = self.contract.run_options
-        host_config = self.api.create_host_config(
-            privileged=options.privileged,
-            cap_add=options.capabilities or None,
-            binds=options.bind_mounts or None,
-        )
-        created = self.api.create_container(
+        created = self.runtime.create(
             image,
+            f"contract-{default_name(self.contract.path)}",
             command=command,
             entrypoint=[],
             environment=[f"{k}={v}" for k, v in env.items()],
-            labels=self.engine.labels(),
-            name=self.engine.resource_name(f"contract-{default_name(self.contract.path)}"),
             user=options.user or None,
             tty=options.allocate_tty,
             stdin_open=keepalive,
             healthcheck={"test": ["NONE"]},
-            host_config=host_config,
+            privileged=options.privileged,
+            cap_add=options.capabilities or None,
+            volumes=options.bind_mounts or None,  # binds, as "host:container[:mode]"
         )
-        container = str(created["Id"])
+        container = created.id
         self._created.append(container)
         self.stats["containers"] += 1
         return container
@@ -126,10 +131,7 @@ class CommandRunner:
     def _remove(self, container: str | None) -> None:
         if container is None:
             return
-        try:
-            self.api.remove_container(container, force=True, v=True)
-        except docker.errors.APIError:
-            pass
+        self.runtime.remove(container)
         if container in self._created:
             self._created.remove(container)
 

@@ -1,12 +1,11 @@
 """Dockerfiles as data: instructions, stages, the stage graph, base-image substitution.
 
-Parsing is dockerfile-parse's; this module adds the multi-stage view a test needs
-(which stages exist, what each copies from, which a target reaches) and rewrites
-FROM lines to substitute base images.  It knows nothing of the engine.
-
-A file is read as Docker reads it (:func:`decode_dockerfile`): a leading UTF-8 BOM is
-dropped and every byte that is not part of valid UTF-8 becomes U+FFFD, so the text
-parsed here and sent to the engine is the text the engine itself would parse.
+Parsing is dockerfile-parse's, once per file; this module adds the multi-stage view a
+test needs (which stages exist, what each copies from, which a target reaches), keeps
+what the static checks read besides the stages (the comment lines, the global ARGs)
+and rewrites FROM lines to substitute base images.  It knows nothing of the engine.
+Reading the text and taking arguments apart is :mod:`~pytest_dockerbuild.dockerfile.text`'s,
+image references are :mod:`~pytest_dockerbuild.dockerfile.references`'.
 """
 
 from __future__ import annotations
@@ -14,13 +13,26 @@ from __future__ import annotations
 import io
 import re
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from dockerfile_parse import DockerfileParser
 
+from pytest_dockerbuild.dockerfile.references import is_blank_reference, normalize_image
+from pytest_dockerbuild.dockerfile.text import (
+    BOM,
+    arg_definitions,
+    decode_dockerfile,
+    empty_variables,
+    expand_variables,
+    from_words,
+    mount_options,
+    shell_words,
+    shortened,
+)
 from pytest_dockerbuild.errors import (
     DockerfileEmpty,
     DockerfileError,
@@ -29,60 +41,13 @@ from pytest_dockerbuild.errors import (
     UnknownStage,
 )
 
-__all__ = ["Dockerfile", "Instruction", "Stage", "decode_dockerfile", "normalize_image", "parse_image_map"]
+# decode_dockerfile, normalize_image and parse_image_map are re-exported: they were defined here
+__all__ = ["Dockerfile", "Instruction", "Stage"]
 
 KNOWN_INSTRUCTIONS = frozenset(
     "ADD ARG CMD COPY ENTRYPOINT ENV EXPOSE FROM HEALTHCHECK LABEL MAINTAINER ONBUILD RUN SHELL "
     "STOPSIGNAL USER VOLUME WORKDIR".split()
 )
-_BOM = "\ufeff"
-_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # what ``surrogateescape`` makes of an invalid byte
-_VARIABLE = re.compile(
-    r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<op>[-+])(?P<word>[^}]*))?\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"
-)
-
-
-def decode_dockerfile(data: bytes) -> str:
-    """The text of a Dockerfile as Docker parses it: UTF-8, each byte that is not part of a
-    valid UTF-8 sequence replaced by U+FFFD (one per byte, as both builders do; Python's
-    ``errors="replace"`` would make one of a truncated sequence).  A leading BOM is kept
-    here and dropped by :class:`Dockerfile`."""
-    return _ESCAPED_BYTE.sub("\ufffd", data.decode("utf-8", "surrogateescape"))
-
-
-def normalize_image(reference: str) -> str:
-    """Canonical form of an image reference for comparisons: ``diamol/base`` ->
-    ``diamol/base:latest``; ``docker.io/library/x`` -> ``x:latest``."""
-    ref = reference.strip()
-    for prefix in ("docker.io/", "index.docker.io/"):
-        if ref.startswith(prefix):
-            ref = ref[len(prefix) :]
-    if ref.startswith("library/") and ref.count("/") == 1:
-        ref = ref[len("library/") :]
-    if "@" in ref:
-        return ref
-    last = ref.rsplit("/", 1)[-1]
-    if ":" not in last:
-        ref += ":latest"
-    return ref
-
-
-def parse_image_map(entries: Iterable[str], source: str = "base image map") -> dict[str, str]:
-    """Parse ``FROM_IMAGE=LOCAL_IMAGE`` entries into a normalized mapping.
-
-    :raises ValueError: on an entry without ``=`` or with an empty side; the
-        message names ``source`` (the ini key or command line option).
-    """
-    mapping: dict[str, str] = {}
-    for raw in entries:
-        entry = raw.strip()
-        if not entry or entry.startswith("#"):
-            continue
-        original, sep, replacement = entry.partition("=")
-        if not sep or not original.strip() or not replacement.strip():
-            raise ValueError(f"{source}: {entry!r} is not of the form IMAGE=REPLACEMENT")
-        mapping[normalize_image(original)] = replacement.strip()
-    return mapping
 
 
 @dataclass(frozen=True)
@@ -112,15 +77,17 @@ class Instruction:
         return found
 
     @property
-    def arguments(self) -> list[str]:
-        """The arguments after the flags, split like a shell would."""
+    def argument_text(self) -> str:
+        """The arguments after the flags, as written (words joined by one space)."""
         rest = self.value.split()
         while rest and rest[0].startswith("--"):
             rest.pop(0)
-        try:
-            return shlex.split(" ".join(rest))
-        except ValueError:
-            return rest
+        return " ".join(rest)
+
+    @property
+    def arguments(self) -> list[str]:
+        """The arguments after the flags, split like a shell would."""
+        return shell_words(self.argument_text)
 
 
 @dataclass
@@ -145,8 +112,7 @@ class Stage:
         for instruction in self.instructions:
             found = [instruction.flags.get("from", "")] if instruction.keyword in ("COPY", "ADD") else []
             if instruction.keyword == "RUN":
-                for mount in re.findall(r"--mount=(\S+)", instruction.value):
-                    found += [part[5:] for part in mount.split(",") if part.startswith("from=")]
+                found += [mount.get("from", "") for mount in mount_options(instruction.value)]
             sources += [source for source in found if source and source not in sources]
         return sources
 
@@ -165,15 +131,21 @@ class Dockerfile:
     def __init__(self, path: Path, text: str, build_args: Mapping[str, str] | None = None) -> None:
         self.path = path
         #: the text as Docker parses it: as given, without a leading BOM (which Docker drops)
-        self.text = text.removeprefix(_BOM)
+        self.text = text.removeprefix(BOM)
         self._build_args = dict(build_args or {})
-        parser = DockerfileParser(fileobj=io.BytesIO(self.text.encode()))
-        self._structure = [item for item in parser.structure if item["instruction"] != "COMMENT"]
+        structure = DockerfileParser(fileobj=io.BytesIO(self.text.encode())).structure
+        #: (line, text) of each comment line in file order, the text as written (``#`` included, stripped)
+        self.comments: list[tuple[int, str]] = sorted(
+            (item["startline"] + 1, item["content"].strip()) for item in structure if item["instruction"] == "COMMENT"
+        )
+        #: name -> value of the global ARGs: the build arg, or else the default (expanded)
         self.meta_args: dict[str, str] = {}
+        #: the ARG instructions before the first FROM (``stage_index`` -1)
+        self.global_args: list[Instruction] = []
         self.stages: list[Stage] = []
         #: (line, name) of stages named like an earlier one
         self.duplicates: list[tuple[int, str]] = []
-        self._parse()
+        self._parse([item for item in structure if item["instruction"] != "COMMENT"])
 
     @classmethod
     def load(cls, path: Path, context: Path | None = None, build_args: Mapping[str, str] | None = None) -> Dockerfile:
@@ -188,27 +160,27 @@ class Dockerfile:
         return cls(path, decode_dockerfile(data), build_args)
 
     # -- parsing -------------------------------------------------------------
-    def _parse(self) -> None:
-        if not self._structure:
+    def _parse(self, items: list[dict[str, Any]]) -> None:
+        if not items:
             raise DockerfileEmpty(self.path)
         by_name: dict[str, Stage] = {}
-        for item in self._structure:
+        for item in items:
             keyword = item["instruction"].upper()
             line = item["startline"] + 1
             if keyword not in KNOWN_INSTRUCTIONS:
-                raise self._syntax_error(line, f"unknown instruction {_shortened(item['instruction'])}")
+                raise self._syntax_error(line, f"unknown instruction {shortened(item['instruction'])}")
             value = item["value"].strip()
             if not value:
                 raise self._syntax_error(line, f"{keyword} needs arguments")
             if keyword == "FROM":
                 stage = self._new_stage(value, line, by_name)
                 self.stages.append(stage)
-            elif not self.stages:
+            instruction = Instruction(keyword, value, line, item["endline"] + 1, len(self.stages) - 1)
+            if not self.stages:
                 if keyword != "ARG":
                     raise self._syntax_error(line, f"{keyword} before the first FROM (only ARG may come before FROM)")
-                self._global_arg(value, line)
+                self._global_arg(instruction)
                 continue
-            instruction = Instruction(keyword, value, line, item["endline"] + 1, len(self.stages) - 1)
             self.stages[-1].instructions.append(instruction)
             if keyword in ("COPY", "ADD") and len(instruction.arguments) < 2:
                 raise self._syntax_error(line, f"{keyword} needs a source and a destination")
@@ -220,23 +192,23 @@ class Dockerfile:
             problem += "; the file contains NUL bytes: it does not look like a text file (Docker reads UTF-8 text)"
         return DockerfileSyntaxError(self.path, line, problem)
 
-    def _global_arg(self, value: str, line: int) -> None:
+    def _global_arg(self, instruction: Instruction) -> None:
         try:
-            definitions = _arg_definitions(value)
+            definitions = arg_definitions(instruction.value)
         except ValueError as error:  # the classic builder refuses it too
-            raise self._syntax_error(line, f"ARG {_shortened(value)}: {str(error).lower()}") from None
+            problem = f"ARG {shortened(instruction.value)}: {str(error).lower()}"
+            raise self._syntax_error(instruction.line, problem) from None
+        self.global_args.append(instruction)
         for name, default in definitions:  # a default may use earlier ARGs
             self.meta_args[name] = self._build_args.get(name, self.expand(default or ""))
 
     def _new_stage(self, value: str, line: int, by_name: dict[str, Stage]) -> Stage:
-        words = [w for w in value.split() if not w.startswith("--")]
+        words = from_words(value)
         name: str | None = None
         if len(words) == 3 and words[1].lower() == "as":
             name = words[2].lower()
         elif len(words) != 1:
-            raise self._syntax_error(
-                line, f"FROM takes an image and an optional 'AS name', got {_shortened(value, 80)}"
-            )
+            raise self._syntax_error(line, f"FROM takes an image and an optional 'AS name', got {shortened(value, 80)}")
         base = self.expand(words[0])  # may be blank or no reference: check_buildable() says so
         stage = Stage(index=len(self.stages), name=name, base=base, base_stage=by_name.get(base.lower()))
         if name is not None and name in by_name:
@@ -248,17 +220,7 @@ class Dockerfile:
     def expand(self, text: str) -> str:
         """Expand ``$VAR``, ``${VAR}``, ``${VAR:-default}`` and ``${VAR:+alternative}`` with
         the global ARGs (their defaults overridden by build args), as the engine expands FROM."""
-
-        def value(match: re.Match[str]) -> str:
-            name = match.group("braced") or match.group("plain")
-            current = self.meta_args.get(name, "")  # an undeclared name is empty, as in the engine
-            if match.group("op") == "-":
-                return current or self.expand(match.group("word"))
-            if match.group("op") == "+":
-                return self.expand(match.group("word")) if current else ""
-            return current
-
-        return _VARIABLE.sub(value, text)
+        return expand_variables(text, self.meta_args)
 
     # -- the stage graph -----------------------------------------------------
     @property
@@ -278,14 +240,14 @@ class Dockerfile:
         """Refuse a FROM that expands to no image reference ('', 'img:', '/img'), as the engine
         does ("base name ($BASE) should not be blank", "invalid reference format"), naming the
         empty or undeclared ARGs."""
-        if stage.base_stage is not None or not _blank_part(stage.base):
+        if stage.base_stage is not None or not is_blank_reference(stage.base):
             return
         origin = stage.instructions[0]
-        written = _from_word(origin.value)
+        written = from_words(origin.value)[0]
         where = f"stage {stage.name!r}" if stage.name is not None else f"stage {stage.index} (unnamed)"
         expanded = f" expands to {stage.base!r}, which" if written != stage.base else ""
         problem = f"FROM {written} in {where}{expanded} is not an image reference"
-        names = self._empty_variables(written)
+        names = empty_variables(written, self.meta_args)
         empty = [name for name in names if name in self.meta_args]
         undeclared = [name for name in names if name not in self.meta_args]
         if empty:
@@ -300,17 +262,6 @@ class Dockerfile:
                 "without one and pass a value in build_args"
             )
         raise DockerfileSyntaxError(self.path, origin.line, problem)
-
-    def _empty_variables(self, text: str) -> list[str]:
-        """The variables of ``text`` that expand to nothing (those of an empty default too)."""
-        names: list[str] = []
-        for match in _VARIABLE.finditer(text):
-            if self.expand(match.group(0)):
-                continue
-            names.append(match.group("braced") or match.group("plain"))
-            if match.group("op") == "-":
-                names += self._empty_variables(match.group("word"))
-        return list(dict.fromkeys(names))
 
     def stage(self, ref: str | int) -> Stage:
         """The stage named ``ref`` (or at index ``ref``); :class:`UnknownStage` if none."""
@@ -410,29 +361,3 @@ class Dockerfile:
 
     def __repr__(self) -> str:
         return f"<Dockerfile {str(self.path)!r} stages={self.stage_refs}>"
-
-
-def _shortened(word: str, limit: int = 40) -> str:
-    """``repr(word)`` in at most about ``limit`` characters (a binary file makes long words)."""
-    cut = word[:limit]
-    while len(repr(cut)) > limit:
-        cut = cut[:-1]
-    return repr(cut) if cut == word else f"{cut!r}... ({len(word)} characters)"
-
-
-def _from_word(value: str) -> str:
-    """The image of a FROM as written (flags dropped, variables not expanded)."""
-    return next(w for w in value.split() if not w.startswith("--"))
-
-
-def _blank_part(reference: str) -> bool:
-    """True for what an empty ARG makes of a reference: '', 'img:', 'img@', '/img', 'reg//img'."""
-    return not reference or reference.endswith((":", "@")) or "" in reference.partition("@")[0].split("/")
-
-
-def _arg_definitions(value: str) -> list[tuple[str, str | None]]:
-    definitions: list[tuple[str, str | None]] = []
-    for token in shlex.split(value):
-        name, sep, default = token.partition("=")
-        definitions.append((name, default if sep else None))
-    return definitions

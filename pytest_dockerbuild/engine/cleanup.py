@@ -1,189 +1,172 @@
-"""Removing what the plugin made, and only that.
+"""The clean-up policies: what a process removes at its end, what the next run
+removes after a killed one, which old tags go, and what prune removes.
 
-Images are removed by id only when a journal or the owned list of the ledger
-records that the plugin committed them, and by tag only for tags in the
-plugin's own repository; they are never selected by label (a child image
-inherits labels) and never forced (an image a container uses stays).  What a
-live run uses is skipped.
+Containers and networks are removed by the run labels they carry; images only
+as :mod:`~pytest_dockerbuild.engine.imagestore` allows (the plugin's own tags, ids
+its journals recorded), and never what a live run uses.
 """
 
 from __future__ import annotations
 
-import os
+import shutil
 import socket
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import docker.errors
 
-from pytest_dockerbuild.engine.naming import LABEL_CONTEXT, LABEL_PROJECT, is_plugin_tag, repository, stage_of_tag
+from pytest_dockerbuild.engine.imagestore import (
+    ImageIndex,
+    orphaned,
+    remove_dangling,
+    remove_leftovers,
+    remove_tags,
+    stale_tags,
+    within,
+)
+from pytest_dockerbuild.engine.ledger import cache_home, process_alive
+from pytest_dockerbuild.engine.naming import LABEL_MANAGED, LABEL_OWNER, LABEL_RUN
 
-__all__ = ["ImageIndex", "remove_dangling", "remove_leftovers", "remove_tags", "stale_tags"]
+if TYPE_CHECKING:
+    from pytest_dockerbuild.engine.client import Engine
 
-
-class ImageIndex:
-    """One listing of the engine's images: ids, tags, parents and children."""
-
-    def __init__(self, entries: Iterable[dict[str, Any]]) -> None:
-        self.images: dict[str, dict[str, Any]] = {entry["Id"]: entry for entry in entries}  #: full id -> entry
-        self._parents = Counter(str(entry.get("ParentId") or "") for entry in self.images.values())
-
-    @classmethod
-    def read(cls, client: docker.DockerClient) -> ImageIndex:
-        return cls(client.api.images(all=True))
-
-    def tags(self, image_id: str) -> list[str]:
-        return [t for t in self.images.get(image_id, {}).get("RepoTags") or [] if t != "<none>:<none>"]
-
-    def dangling(self, image_id: str) -> bool:
-        """Untagged and no image's parent: nothing keeps it."""
-        return image_id in self.images and not self.tags(image_id) and not self._parents[image_id]
-
-    def drop(self, image_id: str) -> None:
-        entry = self.images.pop(image_id, None)
-        if entry is not None:
-            self._parents[str(entry.get("ParentId") or "")] -= 1
-
-    def resolve(self, reference: str) -> str | None:
-        """The full id of a full or short id, if exactly one image has it."""
-        if reference in self.images:
-            return reference
-        short = reference.split(":")[-1]
-        found = [i for i in self.images if i.split(":")[-1].startswith(short)] if len(short) >= 12 else []
-        return found[0] if len(found) == 1 else None
-
-    def expand(self, references: Iterable[str]) -> set[str]:
-        """Tags and full ids, with short ids turned into the full ids of the images here."""
-        expanded = set(references)
-        for reference in list(expanded):
-            full = None if ":" in reference and not reference.startswith("sha256:") else self.resolve(reference)
-            if full is not None:
-                expanded.add(full)
-        return expanded
-
-    def project_tags(self, project: str) -> list[str]:
-        prefix = repository(project) + ":"
-        return [tag for image in self.images for tag in self.tags(image) if tag.startswith(prefix)]
-
-    def projects(self) -> dict[str, str | None]:
-        """Project id -> the ``host:folder`` its images were built from (None if no image says)."""
-        found: dict[str, str | None] = {}
-        for image_id, entry in self.images.items():
-            for tag in self.tags(image_id):
-                if is_plugin_tag(tag):
-                    project = tag.partition("/")[2].rpartition(":")[0]
-                    labels = entry.get("Labels") or {}
-                    if labels.get(LABEL_PROJECT) == project and labels.get(LABEL_CONTEXT):
-                        found[project] = labels[LABEL_CONTEXT]
-                    else:
-                        found.setdefault(project, None)
-        return found
+__all__ = ["Cleanup", "PruneReport"]
 
 
-def _remove_image(client: docker.DockerClient, reference: str) -> list[str]:
-    """Remove an image or a tag, never forced and never its parents; the ids deleted."""
+@dataclass
+class PruneReport:
+    """What ``--dockerbuild-prune`` removed, and the live runs whose resources it kept."""
+
+    images: int = 0
+    containers: int = 0
+    networks: int = 0
+    live_runs: list[str] = field(default_factory=list)  #: ``host:pid`` of runs still in progress
+
+    def __str__(self) -> str:
+        text = f"removed {self.images} images, {self.containers} containers and {self.networks} networks"
+        if self.live_runs:
+            text += f"; kept those of runs in progress ({', '.join(self.live_runs)})"
+        return text
+
+
+class Cleanup:
+    """The clean-up of one process on its engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def sweep(self) -> list[str]:
+        """Remove what runs on this host whose pytest process no longer exists (killed, or
+        interrupted hard) left: their containers and networks, and the dangling images their
+        journals recorded.  Returns what was removed."""
+        host = socket.gethostname()
+
+        def stale(labels: dict[str, str]) -> bool:
+            owner_host, _, pid = labels.get(LABEL_OWNER, "").rpartition(":")
+            if labels.get(LABEL_RUN) == self.engine.run_id or owner_host != host or not pid.isdigit():
+                return False
+            return not process_alive(int(pid))
+
+        removed = self._remove_labelled([f"{LABEL_MANAGED}=true"], stale)
+        for record in self.engine.ledger.journals():
+            if not record.alive and record.path != self.engine.journal.path:
+                removed += [f"image {i}" for i in self._settle(record.created, record.containers)]
+                record.path.unlink(missing_ok=True)
+        return removed
+
+    def _settle(self, created: list[str], containers: list[str]) -> list[str]:
+        """Remove the leftovers of a finished process's builds and add the images that remain
+        to the owned list; returns the ids deleted."""
+        protected = self.engine.ledger.protected(exclude=self.engine.open_journal)
+        deleted = remove_leftovers(self.engine.client, created, containers, protected)
+        index = ImageIndex.read(self.engine.client)
+        self.engine.ledger.update_owned(i for i in (index.resolve(c) for c in created) if i is not None)
+        return deleted
+
+    def remove_run_resources(self, own_only: bool = False) -> None:
+        """Remove every container and network labelled with this run's id; with ``own_only``
+        (a pytest-xdist worker), only those this process created: the other workers' are
+        still in use, and the controller removes the rest at the end of the run."""
+        self._remove_labelled(
+            [f"{LABEL_RUN}={self.engine.run_id}"] + ([f"{LABEL_OWNER}={self.engine.owner}"] if own_only else [])
+        )
+
+    def finish(self, projects: Iterable[str] = (), keep: int = 3) -> None:
+        """At the end of this process: remove its builds' dangling leftovers, then the tags of
+        ``projects`` beyond the ``keep`` newest per stage, and those of projects whose folder is
+        gone; what live runs (this one included) use is kept."""
+        journal = self.engine.open_journal
+        if journal is not None:
+            self._settle(journal.created, journal.containers)
+        protected = self.engine.ledger.protected()
+        index = ImageIndex.read(self.engine.client)
+        wanted = set(projects)
+        for project, context in index.projects().items():
+            if project in wanted:
+                remove_tags(self.engine.client, stale_tags(index, project, keep, protected), protected)
+            elif orphaned(context):
+                remove_tags(self.engine.client, index.project_tags(project), protected)
+        self._forget_gone(protected)
+        self.engine.close_journal()
+
+    def _forget_gone(self, protected: set[str]) -> list[str]:
+        """Remove owned images nothing keeps; drop the ids of images gone from the owned list."""
+        owned = self.engine.ledger.owned()
+        deleted = remove_dangling(self.engine.client, owned, protected)
+        self.engine.ledger.update_owned(keep_only=set(ImageIndex.read(self.engine.client).images))
+        return deleted
+
+    def _remove_labelled(self, labels: list[str], select: Callable[[dict[str, str]], bool] | None = None) -> list[str]:
+        """Remove the containers, then the networks, with all of ``labels`` (and whose labels
+        ``select`` accepts); returns what was removed."""
+        removed: list[str] = []
+        for container in self.engine.client.containers.list(all=True, ignore_removed=True, filters={"label": labels}):
+            if (select is None or select(container.labels)) and _quietly(container.remove, force=True, v=True):
+                removed.append(f"container {container.name}")
+        for network in self.engine.client.networks.list(filters={"label": labels}):
+            if (select is None or select(network.attrs.get("Labels") or {})) and _quietly(network.remove):
+                removed.append(f"network {network.name}")
+        return removed
+
+    def prune(self, project: str | None = None, root: Path | None = None) -> PruneReport:
+        """Remove what the plugin made that no live run uses: the containers and networks of
+        dead runs, and the images under the plugin's tags: of ``project`` (a project id), or,
+        without one, of every project built from a folder under ``root`` or from a folder that
+        is gone; then the images the plugin committed that nothing keeps."""
+        report = PruneReport()
+        for removed in self.sweep():
+            kind = removed.split(" ", 1)[0]
+            setattr(report, kind + "s", getattr(report, kind + "s") + 1)
+        report.live_runs = sorted(self._live_owners())
+        protected = self.engine.ledger.protected()
+        index = ImageIndex.read(self.engine.client)
+        tags: list[str] = []
+        for name, context in index.projects().items():
+            if name == project or (project is None and (orphaned(context) or (root and within(context, root)))):
+                tags += index.project_tags(name)
+        tagged = {image for image in index.images if set(index.tags(image)) & set(tags)}
+        remove_tags(self.engine.client, tags, protected)
+        self._forget_gone(protected)
+        report.images += len(tagged - set(ImageIndex.read(self.engine.client).images))
+        shutil.rmtree(cache_home() / "failures", ignore_errors=True)  # failure records of older versions
+        return report
+
+    def _live_owners(self) -> set[str]:
+        """``host:pid`` of the runs in progress whose containers or networks prune kept."""
+        owners: set[str] = set()
+        wanted = {"label": f"{LABEL_MANAGED}=true"}
+        for container in self.engine.client.containers.list(all=True, ignore_removed=True, filters=wanted):
+            owners.add(container.labels.get(LABEL_OWNER) or "")
+        for network in self.engine.client.networks.list(filters=wanted):
+            owners.add((network.attrs.get("Labels") or {}).get(LABEL_OWNER) or "")
+        return {owner for owner in owners if owner.rpartition(":")[2].isdigit()}
+
+
+def _quietly(action: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
     try:
-        result = client.api.remove_image(reference, noprune=True)
-    except docker.errors.APIError:  # gone, or used by a container, or a parent now
-        return []
-    return [str(entry["Deleted"]) for entry in result or [] if "Deleted" in entry]
-
-
-def remove_leftovers(
-    client: docker.DockerClient, created: Sequence[str], containers: Sequence[str], protected: Iterable[str] = ()
-) -> list[str]:
-    """Remove what a failed, interrupted or killed build left: the step ``containers`` the
-    classic builder ran (if still there), the images committed from them after the build's
-    last line, and the ``created`` images that nothing keeps (untagged, no children).
-    Returns the ids of the images deleted."""
-    for container in containers:
-        try:
-            client.api.remove_container(container, force=True)
-        except docker.errors.APIError:
-            pass  # the builder removed it (forcerm)
-    index = ImageIndex.read(client)
-    keep = index.expand(protected)
-    candidates = [image for image in (index.resolve(c) for c in created) if image is not None]
-    if containers:
-        for image_id in list(index.images):
-            if index.dangling(image_id) and image_id not in candidates:
-                try:
-                    origin = str(client.api.inspect_image(image_id).get("Container") or "")
-                except docker.errors.APIError:
-                    continue
-                if origin and any(origin.startswith(c) or c.startswith(origin) for c in containers):
-                    candidates.append(image_id)
-    deleted: list[str] = []
-    for image_id in reversed(candidates):  # children before their parents
-        if image_id not in keep and index.dangling(image_id):
-            gone = _remove_image(client, image_id)
-            deleted += gone
-            for done in gone:
-                index.drop(done)
-    return deleted
-
-
-def remove_dangling(client: docker.DockerClient, owned: set[str], protected: Iterable[str] = ()) -> list[str]:
-    """Remove the images of the owned list that nothing keeps, up their parent chains."""
-    deleted: list[str] = []
-    while True:
-        index = ImageIndex.read(client)
-        keep = index.expand(protected)
-        victims = [i for i in index.images if i in owned and i not in keep and index.dangling(i)]
-        removed = [gone for image_id in victims for gone in _remove_image(client, image_id)]
-        if not removed:
-            return deleted
-        deleted += removed
-
-
-def remove_tags(client: docker.DockerClient, tags: Iterable[str], protected: Iterable[str] = ()) -> list[str]:
-    """Remove plugin tags (an image goes with its last tag, if no container uses it and no
-    image is built on it); a tag, or a tag of an image, in ``protected`` is kept."""
-    keep = ImageIndex.read(client).expand(protected)
-    deleted: list[str] = []
-    for tag in tags:
-        if not is_plugin_tag(tag) or tag in keep:
-            continue
-        try:
-            image_id = str(client.api.inspect_image(tag)["Id"])
-        except docker.errors.APIError:
-            continue
-        if image_id not in keep:
-            deleted += _remove_image(client, tag)
-    return deleted
-
-
-def stale_tags(index: ImageIndex, project: str, keep: int, protected: Iterable[str] = ()) -> list[str]:
-    """The tags of ``project`` beyond the ``keep`` newest per stage (by image creation time);
-    a protected tag, or a tag of a protected image, counts but is never stale."""
-    held = index.expand(protected)
-    by_stage: dict[str, list[tuple[int, str, bool]]] = {}
-    prefix = repository(project) + ":"
-    for image_id, entry in index.images.items():
-        for tag in index.tags(image_id):
-            if tag.startswith(prefix):
-                entries = by_stage.setdefault(stage_of_tag(tag), [])
-                entries.append((int(entry.get("Created") or 0), tag, tag in held or image_id in held))
-    stale: list[str] = []
-    for entries in by_stage.values():
-        entries.sort(reverse=True)
-        stale += [tag for position, (_, tag, used) in enumerate(entries) if position >= keep and not used]
-    return stale
-
-
-def orphaned(context: str | None) -> bool:
-    """True if ``host:folder`` names a folder of this host that no longer exists."""
-    if not context:
+        action(*args, **kwargs)
+    except docker.errors.APIError:  # gone already, or in use
         return False
-    host, _, folder = context.partition(":")
-    return host == socket.gethostname() and not os.path.isdir(folder)
-
-
-def within(context: str | None, root: Path) -> bool:
-    """True if ``host:folder`` names a folder of this host under ``root``."""
-    if not context:
-        return False
-    host, _, folder = context.partition(":")
-    return host == socket.gethostname() and (Path(folder) == root or root in Path(folder).parents)
+    return True

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-__all__ = ["Journal", "JournalRecord", "Ledger", "cache_home"]
+__all__ = ["Journal", "JournalRecord", "Ledger", "cache_home", "process_alive"]
 
 
 def cache_home() -> Path:
@@ -53,7 +53,8 @@ def _process_start(pid: int) -> str:
     return stat.rpartition(")")[2].split()[19]
 
 
-def _alive(pid: int, start: str) -> bool:
+def process_alive(pid: int, start: str = "") -> bool:
+    """True if process ``pid`` of this host runs (and, given its ``start``, is the same process)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -79,7 +80,7 @@ class JournalRecord:
     @property
     def alive(self) -> bool:
         """True unless its process is provably gone (a journal of another host counts as alive)."""
-        return self.host != socket.gethostname() or _alive(self.pid, self.start)
+        return self.host != socket.gethostname() or process_alive(self.pid, self.start)
 
     @classmethod
     def read(cls, path: Path) -> JournalRecord:

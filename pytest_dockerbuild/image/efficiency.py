@@ -31,7 +31,9 @@ from typing import Any
 
 from filelock import FileLock
 
-from pytest_dockerbuild.image.image import Image, LayerContents, human_size, parse_size
+from pytest_dockerbuild.image.files import LayerContents
+from pytest_dockerbuild.image.image import Image
+from pytest_dockerbuild.image.sizes import human_size, parse_size
 
 __all__ = [
     "BaselineCheck",

@@ -1,13 +1,9 @@
-"""Image contracts: container-structure-test (CST) YAML files run as pytest items.
-
-A contract is a CST ``schemaVersion: 2.0.0`` file.  Each of its tests becomes a
-pytest item named as CST names it (``command:<name>``, ``file-existence:<name>``,
-``file-content:<name>``, ``license[<i>]``, ``metadata``), plus ``size``,
-``layers`` and ``efficiency`` items for the budgets of an ``x-dockerbuild``
-section.  That section is a **second YAML document** of the same file: CST reads
-only the first document of a YAML stream, and its strict parser rejects any
-unknown top-level key, so the same file stays runnable by
-``container-structure-test``::
+"""Image contracts as pytest items: a :class:`ContractFile` per contract file
+(``dockerbuild_contracts``, default ``*.cst.yaml``), a :class:`ContractItem` per test
+of it, named as container-structure-test (CST) names it (``command:<name>``,
+``file-existence:<name>``, ``file-content:<name>``, ``license[<i>]``, ``metadata``),
+plus ``size``, ``layers`` and ``efficiency`` items for the budgets of its
+``x-dockerbuild`` document::
 
     schemaVersion: 2.0.0
     commandTests:
@@ -23,47 +19,10 @@ unknown top-level key, so the same file stays runnable by
       maxLayers: 12
       efficiency: {lowestEfficiency: 0.9, highestUserWastedPercent: 0.1}
 
-Semantics are CST 1.19's (docker driver), checked against the binary by the
-plugin's tests: strict YAML (an unknown or duplicate key anywhere fails the
-file); patterns are Go RE2 searches anywhere in the text (translated, so ``$``
-without ``(?m)`` means the very end of the text, and lookarounds and
-backreferences are invalid, as in Go); an invalid pattern fails its test;
-``$VAR`` in ``command``, ``args`` and a file-existence ``path`` is expanded like
-Go's ``os.Expand`` (no escape: ``$$`` is the empty variable ``$``) against the
-image's environment with ``globalEnvVars``; ``exitCode`` defaults to 0 and is
-always checked; the image's entrypoint is replaced by nothing; ``setup``
-commands' exit codes are ignored; ``teardown`` is ignored, as by CST's docker
-driver; a metadata test does not see ``globalEnvVars``.
-
-File, license and metadata tests read the image's exported layers
-(:class:`~pytest_dockerbuild.Image`), so they run no container and work on an
-image without a shell.  Command tests run in containers labelled with the run:
-one long-lived container per contract (``sh`` reading an open stdin, the
-commands run with ``docker exec``) that is replaced after any command that
-changes its filesystem or its volumes or leaves a process behind, so every
-command still starts from the image's state; a test with ``setup`` gets a
-container of its own; an image without ``sh`` gets a new container per
-command, as in CST.
-
-Deliberate differences from CST 1.19, each pinned by a test
-(``tests/data/contracts/differences*.yaml``): a test's ``envVars`` really reach
-the command (CST issue #484): ``$VAR`` in its ``command`` and ``args`` sees
-them, their values are expanded like those of ``globalEnvVars`` (CST passes
-``PATH=/x:$PATH`` as written unless the test has ``setup``), and
-``containerRunOptions`` env does not drop them; ``containerRunOptions``
-``capabilities`` and ``allocateTty`` work (CST 1.19 ignores the first and cannot
-read the output of the second); a file-content test follows a relative symlink
-(CST looks its target up from ``/``); a FIFO or device node exists for a
-file-existence test (CST says it does not); the command does not run as PID 1;
-a command that runs longer than ``x-dockerbuild.timeout`` (300 s) fails.
-
-The feature is four modules: ``_contract_schema`` (the contract model, its strict YAML
-decoder and :func:`~pytest_dockerbuild.contracts.schema.load_contract`),
-``_contract_checks`` (the CST semantics that need no container: Go's ``os.Expand``, RE2 and
-``os.FileMode``, and the checks of every kind of test), ``_contract_runner``
-(:class:`~pytest_dockerbuild.contracts.runner.CommandRunner`: command tests in containers),
-and this one, the pytest side: options, hooks, a :class:`ContractFile` per contract file and
-a :class:`ContractItem` per test.
+The second YAML document is what keeps the file runnable by CST itself (it reads
+only the first document, and rejects unknown keys).  The semantics are in
+:mod:`pytest_dockerbuild.contracts`; the items find the image (``--dockerbuild-image``,
+``x-dockerbuild.image``, or its build), run the checks and report the mismatches.
 """
 
 from __future__ import annotations
@@ -71,21 +30,13 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
-from pytest_dockerbuild.contracts.checks import (
-    check_command,
-    check_file_content,
-    check_file_existence,
-    check_license,
-    check_metadata,
-)
-from pytest_dockerbuild.contracts.runner import CommandRunner
-from pytest_dockerbuild.contracts.schema import (
+from pytest_dockerbuild.contracts import (
+    CommandRunner,
     CommandTest,
     Contract,
     Extension,
@@ -93,11 +44,17 @@ from pytest_dockerbuild.contracts.schema import (
     FileExistenceTest,
     LicenseTest,
     MetadataTest,
+    check_command,
+    check_file_content,
+    check_file_existence,
+    check_license,
+    check_metadata,
     load_contract,
 )
 from pytest_dockerbuild.errors import ContractError, ContractFailure, DockerbuildError, shown_path
-from pytest_dockerbuild.image.efficiency import EfficiencyRules, SizeBaseline, analyze, layer_count, parse_tolerance
-from pytest_dockerbuild.image.image import Image, human_size
+from pytest_dockerbuild.image import EfficiencyRules, Image, analyze, human_size
+from pytest_dockerbuild.image.efficiency import layer_count
+from pytest_dockerbuild.plugin.session import Session
 
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
@@ -107,96 +64,7 @@ __all__ = [
     "ContractItem",
 ]
 
-DEFAULT_PATTERNS = ["*.cst.yaml", "*.cst.yml"]
 OUTPUT_LIMIT = 4000  # characters of output or file text shown in a failure
-
-
-# -- pytest collection --------------------------------------------------------------------
-@dataclass
-class _State:
-    images: dict[str, str]  #: --dockerbuild-image NAME=IMAGE
-    baseline: SizeBaseline | None
-
-
-STATE = pytest.StashKey[_State]()
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("dockerbuild", "Docker builds (pytest-dockerbuild)")
-    group.addoption(
-        "--dockerbuild-image",
-        action="append",
-        default=[],
-        metavar="NAME=IMAGE",
-        help="Check IMAGE (no build) for the contracts named NAME (x-dockerbuild name, default the file "
-        "name without .cst.yaml); repeatable.",
-    )
-    group.addoption(
-        "--dockerbuild-baseline",
-        default=None,
-        metavar="FILE",
-        help="JSON file of recorded image sizes and layer counts: a contract's size and layers items fail "
-        "when its image grew past the tolerance (ini dockerbuild_baseline_tolerance).",
-    )
-    group.addoption(
-        "--dockerbuild-baseline-update",
-        action="store_true",
-        default=False,
-        help="Record the sizes and layer counts of the contracts' images in the --dockerbuild-baseline file.",
-    )
-    parser.addini(
-        "dockerbuild_contracts",
-        "Glob patterns of image contract files (container-structure-test YAML) to collect.",
-        type="linelist",
-        default=list(DEFAULT_PATTERNS),
-    )
-    parser.addini(
-        "dockerbuild_baseline_tolerance",
-        "How much an image may grow past its recorded size or layer count ('5%' or '0.05').",
-        default="5%",
-    )
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    images: dict[str, str] = {}
-    for spec in config.getoption("dockerbuild_image") or []:
-        name, sep, image = str(spec).partition("=")
-        if not sep or not name.strip() or not image.strip():
-            raise pytest.UsageError(f"--dockerbuild-image {spec!r}: write NAME=IMAGE")
-        images[name.strip()] = image.strip()
-    baseline = None
-    path = config.getoption("dockerbuild_baseline")
-    if config.getoption("dockerbuild_baseline_update") and not path:
-        raise pytest.UsageError("--dockerbuild-baseline-update needs --dockerbuild-baseline FILE")
-    if path:
-        try:
-            tolerance = parse_tolerance(str(config.getini("dockerbuild_baseline_tolerance")))
-            baseline = SizeBaseline(
-                Path(path).resolve(), tolerance, update=bool(config.getoption("dockerbuild_baseline_update"))
-            )
-        except ValueError as error:
-            raise pytest.UsageError(str(error)) from None
-    config.stash[STATE] = _State(images, baseline)
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    state = session.config.stash.get(STATE, None)
-    if state is not None and state.baseline is not None:
-        state.baseline.save()
-
-
-def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ContractFile | None:
-    for pattern in parent.config.getini("dockerbuild_contracts"):
-        if "/" in pattern:
-            try:
-                subject = file_path.relative_to(parent.config.rootpath).as_posix()
-            except ValueError:
-                continue
-        else:
-            subject = file_path.name
-        if fnmatch.fnmatch(subject, pattern):
-            return ContractFile.from_parent(parent, path=file_path)
-    return None
 
 
 class ContractFile(pytest.File):
@@ -206,13 +74,28 @@ class ContractFile(pytest.File):
     _image: Image | None = None
     _runner: CommandRunner | None = None
 
+    @staticmethod
+    def matches(path: Path, patterns: Sequence[str], rootpath: Path) -> bool:
+        """True if ``path`` matches one of ``patterns`` (``dockerbuild_contracts``): a pattern with a
+        ``/`` matches the path relative to the rootdir, one without the file name."""
+        for pattern in patterns:
+            if "/" not in pattern:
+                subject = path.name
+            elif rootpath in path.parents:
+                subject = path.relative_to(rootpath).as_posix()
+            else:
+                continue
+            if fnmatch.fnmatch(subject, pattern):
+                return True
+        return False
+
     def collect(self) -> Iterator[ContractItem]:
         try:
             self.contract = contract = load_contract(self.path)
         except ContractError as error:
             raise self.CollectError(str(error)) from None
         extension = contract.extension
-        baseline = self.config.stash[STATE].baseline if STATE in self.config.stash else None
+        baseline = Session.of(self.config).options.baseline
         tests: list[tuple[str, str, object, int]] = [
             *(("command", t.name, t, t.line) for t in contract.command_tests),
             *(("file-content", t.name, t, t.line) for t in contract.file_content_tests),
@@ -260,18 +143,17 @@ class ContractFile(pytest.File):
         """The contract's image: --dockerbuild-image, x-dockerbuild image, or its build."""
         if self._image is not None:
             return self._image
-        from pytest_dockerbuild.plugin import _builder, engine_or_skip
-
-        engine = engine_or_skip(self.config)
+        session = Session.of(self.config)
+        engine = session.engine_or_skip()
         extension = self.contract.extension
-        given = self.config.stash[STATE].images.get(extension.name)
+        given = session.options.images.get(extension.name)
         if given is not None:
             self._image = engine.image(given)
         elif extension.image:
             self._image = engine.image(extension.image)
         elif extension.build is not None:
             spec = extension.build
-            result = _builder(self.config).build(
+            result = session.builder().build(
                 spec.context, spec.dockerfile, target=spec.target, build_args=spec.args or None
             )
             self._image = result.image
@@ -287,9 +169,7 @@ class ContractFile(pytest.File):
 
     def runner(self) -> CommandRunner:
         if self._runner is None:
-            from pytest_dockerbuild.plugin import _engine
-
-            self._runner = CommandRunner(_engine(self.config), self.image(), self.contract)
+            self._runner = CommandRunner(Session.of(self.config).engine(), self.image(), self.contract)
         return self._runner
 
 
@@ -401,7 +281,7 @@ class ContractItem(pytest.Item):
 
     def _budget(self, image: Image, extension: Extension) -> list[str]:
         problems = []
-        state = self.config.stash[STATE]
+        baseline = Session.of(self.config).options.baseline
         if self.kind == "size":
             if extension.max_size is not None and image.size > extension.max_size:
                 problems.append(
@@ -412,8 +292,8 @@ class ContractItem(pytest.Item):
             layers = layer_count(image)
             if extension.max_layers is not None and layers > extension.max_layers:
                 problems.append(f"the image has {layers} layers, over maxLayers {extension.max_layers}")
-        if state.baseline is not None:
-            check = state.baseline.check(extension.name, image)
+        if baseline is not None:
+            check = baseline.check(extension.name, image)
             problem = check.size_problem if self.kind == "size" else check.layers_problem
             if problem:
                 problems.append(problem)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pytest_dockerbuild.dockerfile.model import Dockerfile
+from pytest_dockerbuild.dockerfile import Dockerfile
 from pytest_dockerbuild.errors import DockerbuildError, DockerfileChecksFailed
 from pytest_dockerbuild.lint import check_dockerfile
 

@@ -1,122 +1,46 @@
-"""Running images: user-defined networks, containers with aliases and loopback
-ports, readiness waits that notice a dead container, an HTTP client, logs.
+"""A container the plugin started (:class:`Container`): its state, logs, published ports,
+an HTTP session on them, readiness waits that notice a dead container, ``exec``; and
+:func:`remove_container`, the one way the plugin removes a container.
 
-Containers and networks are created with the docker SDK directly (one shared
-client, no pulls, ports bound to 127.0.0.1, labels with the run id);
-testcontainers' wait strategies can be passed to :meth:`Container.wait`, since
-:class:`Container` implements their ``WaitStrategyTarget`` protocol.
+:class:`Container` implements testcontainers' ``WaitStrategyTarget`` protocol, so their
+wait strategies can be passed to :meth:`Container.wait`.  Containers are made by
+:class:`~pytest_dockerbuild.runtime.runtime.Runtime`.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import os
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlparse
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import docker.errors
 import requests
 
-from pytest_dockerbuild.errors import ContainerError, ContainerExited, ContainerNotReady, DockerbuildError
+from pytest_dockerbuild.errors import ContainerError, ContainerExited, ContainerNotReady
 
 if TYPE_CHECKING:
+    import docker
     from docker.models.containers import Container as DockerContainer
-    from docker.models.networks import Network as DockerNetwork
 
-    from pytest_dockerbuild.build.builder import BuildResult
-    from pytest_dockerbuild.engine.client import Engine
-    from pytest_dockerbuild.image.image import Image
+    from pytest_dockerbuild.runtime.readiness import Readiness
+    from pytest_dockerbuild.runtime.runtime import Network
 
-__all__ = ["Container", "Healthy", "HttpReady", "LogReady", "Network", "Runtime", "engine_host"]
+__all__ = ["LOG_TAIL", "Container", "remove_container"]
 
-LOG_TAIL = 40
+LOG_TAIL = 40  #: lines of a container's log an error shows
 
 
-def engine_host() -> str:
-    """Where published ports of the engine's containers are reached from here:
-    127.0.0.1 for a local engine, the host of ``DOCKER_HOST`` for a remote one."""
-    url = urlparse(os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"))
-    if url.scheme in ("tcp", "http", "https", "ssh") and url.hostname:
-        return "127.0.0.1" if url.hostname == "localhost" else url.hostname
-    return "127.0.0.1"
-
-
-def _is_loopback(host: str) -> bool:
+def remove_container(api: docker.APIClient, container: str) -> None:
+    """Remove a container and its anonymous volumes, quietly: a container that is gone
+    already, or an engine that no longer answers, is no error (the next run's sweep
+    removes what is left)."""
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
+        api.remove_container(container, force=True, v=True)
+    except (docker.errors.APIError, requests.ConnectionError):
+        pass
 
 
-# -- readiness ---------------------------------------------------------------------
-class Readiness(Protocol):
-    """One probe of a readiness wait: None when ready, else why not yet."""
-
-    def probe(self, container: Container) -> str | None: ...
-
-    def describe(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class HttpReady:
-    """Ready when ``GET path`` on the published ``port`` answers ``status`` (a full
-    HTTP response: an open port alone is not readiness)."""
-
-    path: str = "/"
-    status: int | Sequence[int] = 200
-    port: int | None = None
-
-    def probe(self, container: Container) -> str | None:
-        expected = {self.status} if isinstance(self.status, int) else set(self.status)
-        url = container.url(self.path, self.port)
-        try:
-            response = requests.get(url, timeout=1.0)
-        except requests.RequestException as error:
-            return f"GET {url}: {type(error).__name__}"
-        if response.status_code in expected:
-            return None
-        return f"GET {url} answered {response.status_code}: {response.text[:200]!r}"
-
-    def describe(self) -> str:
-        return f"HTTP {self.status} on {self.path}" + (f" (port {self.port})" if self.port else "")
-
-
-@dataclass(frozen=True)
-class LogReady:
-    """Ready when the container's output matches the regex ``pattern``."""
-
-    pattern: str
-
-    def probe(self, container: Container) -> str | None:
-        return None if re.search(self.pattern, container.logs(), re.MULTILINE) else "no matching log line yet"
-
-    def describe(self) -> str:
-        return f"a log line matching {self.pattern!r}"
-
-
-@dataclass(frozen=True)
-class Healthy:
-    """Ready when the image's HEALTHCHECK reports ``healthy``."""
-
-    def probe(self, container: Container) -> str | None:
-        health = (container.attrs.get("State") or {}).get("Health")
-        if health is None:
-            raise ContainerError(container.name, "the image has no HEALTHCHECK to wait for", container.logs())
-        if health.get("Status") == "healthy":
-            return None
-        last = (health.get("Log") or [{}])[-1]
-        output = str(last.get("Output", ""))[:200]
-        return f"health {health.get('Status')!r}, last check: exit {last.get('ExitCode')} {output!r}"
-
-    def describe(self) -> str:
-        return "HEALTHCHECK status 'healthy'"
-
-
-# -- containers ----------------------------------------------------------------------
 class Container:
     """A running container started by the plugin (labelled, removed at teardown).
 
@@ -249,12 +173,10 @@ class Container:
         return int(code), output.decode("utf-8", errors="replace")
 
     def remove(self) -> None:
+        """Remove it (and its anonymous volumes), quietly (see :func:`remove_container`)."""
         if self._http is not None:
             self._http.close()
-        try:
-            self._wrapped.remove(force=True, v=True)
-        except (docker.errors.NotFound, requests.ConnectionError):
-            pass  # gone already, or the engine is: the next run's sweep removes it
+        remove_container(self._wrapped.client.api, self.id)
 
     def __repr__(self) -> str:
         return f"<Container {self.name} aliases={self.aliases}>"
@@ -271,153 +193,3 @@ class _BaseUrlSession(requests.Session):
             text = f"{self.base}/{text.lstrip('/')}"
         kwargs.setdefault("timeout", 10)
         return super().request(method, text, *args, **kwargs)
-
-
-# -- networks -------------------------------------------------------------------------
-class Network:
-    """A user-defined bridge network (its embedded DNS resolves names and aliases)."""
-
-    def __init__(self, runtime: Runtime, wrapped: DockerNetwork) -> None:
-        self._runtime = runtime
-        self._wrapped = wrapped
-        self.containers: list[Container] = []
-
-    @property
-    def name(self) -> str:
-        return str(self._wrapped.name)
-
-    def run(
-        self,
-        image: str | Image | BuildResult,
-        *,
-        aliases: Iterable[str] = (),
-        env: Mapping[str, str] | None = None,
-        ports: Iterable[int] = (),
-        command: str | Sequence[str] | None = None,
-        wait: Readiness | Sequence[Readiness] | None = None,
-        timeout: float = 60.0,
-        name: str | None = None,
-        **options: Any,
-    ) -> Container:
-        """Start ``image`` on this network with ``aliases``; publish ``ports`` on the
-        loopback address (random host ports); wait for readiness.
-
-        ``wait`` is a condition (``HttpReady("/health")``, ``LogReady("listening")``,
-        ``Healthy()``) or a list of them.  Extra ``options`` go to docker-py's
-        ``containers.create``.
-        """
-        return self._runtime.run(
-            image, network=self, aliases=aliases, env=env, ports=ports, command=command,
-            wait=wait, timeout=timeout, name=name, **options,
-        )  # fmt: skip
-
-    def remove(self) -> None:
-        """Remove its containers, then the network."""
-        for container in reversed(self.containers):
-            container.remove()
-        self.containers.clear()
-        try:
-            self._wrapped.remove()
-        except (docker.errors.NotFound, requests.ConnectionError):
-            pass
-
-    def __enter__(self) -> Network:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.remove()
-
-    def __repr__(self) -> str:
-        return f"<Network {self.name} containers={[c.name for c in self.containers]}>"
-
-
-class Runtime:
-    """Creates the networks and containers of a run, named and labelled per run and worker."""
-
-    def __init__(self, engine: Engine, publish_address: str | None = None) -> None:
-        self.engine = engine
-        self.host = engine_host()
-        self.publish_address = publish_address or ("127.0.0.1" if _is_loopback(self.host) else "0.0.0.0")
-        self.containers: list[Container] = []  #: every container started, in order
-        self._listeners: list[Callable[[Container], None]] = []
-
-    def add_listener(self, listener: Callable[[Container], None]) -> None:
-        self._listeners.append(listener)
-
-    @property
-    def worker(self) -> str:
-        """The pytest-xdist worker (or ``main``) its names carry."""
-        return self.engine.worker
-
-    def network(self, hint: str = "net") -> Network:
-        """A new user-defined bridge network (``with runtime.network() as net: ...``)."""
-        try:
-            wrapped = self.engine.client.networks.create(
-                self.engine.resource_name(hint), driver="bridge", labels=self.engine.labels(), check_duplicate=True
-            )
-        except docker.errors.APIError as error:
-            raise DockerbuildError(f"cannot create network for {hint!r}: {error.explanation}") from None
-        return Network(self, wrapped)
-
-    def run(
-        self,
-        image: str | Image | BuildResult,
-        *,
-        network: Network | None = None,
-        aliases: Iterable[str] = (),
-        env: Mapping[str, str] | None = None,
-        ports: Iterable[int] = (),
-        command: str | Sequence[str] | None = None,
-        wait: Readiness | Sequence[Readiness] | None = None,
-        timeout: float = 60.0,
-        name: str | None = None,
-        **options: Any,
-    ) -> Container:
-        reference = _image_id(image)
-        alias_list = list(aliases)
-        hint = name or (alias_list[0] if alias_list else reference.split("/")[-1].split(":")[0])
-        create: dict[str, Any] = {
-            "name": self.engine.resource_name(hint),
-            "environment": dict(env or {}),
-            "ports": {f"{port}/tcp": (self.publish_address, None) for port in ports},
-            "labels": self.engine.labels(),
-            "detach": True,
-            **options,
-        }
-        if command is not None:
-            create["command"] = command
-        if network is not None:
-            create["network"] = network.name
-            create["networking_config"] = {
-                network.name: self.engine.client.api.create_endpoint_config(aliases=alias_list)
-            }
-        try:
-            wrapped = self.engine.client.containers.create(reference, **create)
-        except docker.errors.ImageNotFound:
-            raise ContainerError(hint, f"image {reference!r} is not in the engine (nothing is pulled)", "") from None
-        except docker.errors.APIError as error:
-            raise ContainerError(hint, f"cannot create a container of {reference!r}: {error.explanation}", "") from None
-        container = Container(wrapped, network, alias_list, self.host)
-        self.containers.append(container)
-        if network is not None:
-            network.containers.append(container)
-        for listener in self._listeners:
-            listener(container)
-        try:
-            wrapped.start()
-        except docker.errors.APIError as error:
-            raise ContainerError(container.name, f"cannot start: {error.explanation}", container.logs()) from None
-        container.reload()
-        conditions = (
-            [] if wait is None else [wait] if hasattr(wait, "probe") or not isinstance(wait, Sequence) else list(wait)
-        )
-        if conditions:
-            container.wait(*conditions, timeout=timeout)
-        return container
-
-
-def _image_id(image: str | Image | BuildResult) -> str:
-    if isinstance(image, str):
-        return image
-    inner: Any = getattr(image, "image", image)
-    return str(inner.id)

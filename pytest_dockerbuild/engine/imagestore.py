@@ -1,0 +1,190 @@
+"""The engine's image store as the clean-up sees it (:class:`ImageIndex`: ids,
+tags, parents), and the removals the clean-up is made of.
+
+Images are removed by id only when a journal or the owned list of the ledger
+records that the plugin committed them, and by tag only for tags in the
+plugin's own repository; they are never selected by label (a child image
+inherits labels), never forced (an image a container uses stays), and never
+with their parents.  What a live run uses (``protected``) is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+
+from pytest_dockerbuild.engine.naming import LABEL_CONTEXT, LABEL_PROJECT, is_plugin_tag, repository, stage_of_tag
+
+__all__ = ["ImageIndex", "remove_dangling", "remove_leftovers", "remove_tags", "stale_tags"]
+
+
+class ImageIndex:
+    """One listing of the engine's images: ids, tags, parents and children."""
+
+    def __init__(self, entries: Iterable[dict[str, Any]]) -> None:
+        self.images: dict[str, dict[str, Any]] = {entry["Id"]: entry for entry in entries}  #: full id -> entry
+        self._parents = Counter(str(entry.get("ParentId") or "") for entry in self.images.values())
+
+    @classmethod
+    def read(cls, client: docker.DockerClient) -> ImageIndex:
+        return cls(client.api.images(all=True))
+
+    def tags(self, image_id: str) -> list[str]:
+        return [t for t in self.images.get(image_id, {}).get("RepoTags") or [] if t != "<none>:<none>"]
+
+    def dangling(self, image_id: str) -> bool:
+        """Untagged and no image's parent: nothing keeps it."""
+        return image_id in self.images and not self.tags(image_id) and not self._parents[image_id]
+
+    def drop(self, image_id: str) -> None:
+        entry = self.images.pop(image_id, None)
+        if entry is not None:
+            self._parents[str(entry.get("ParentId") or "")] -= 1
+
+    def resolve(self, reference: str) -> str | None:
+        """The full id of a full or short id, if exactly one image has it."""
+        if reference in self.images:
+            return reference
+        short = reference.split(":")[-1]
+        found = [i for i in self.images if i.split(":")[-1].startswith(short)] if len(short) >= 12 else []
+        return found[0] if len(found) == 1 else None
+
+    def expand(self, references: Iterable[str]) -> set[str]:
+        """Tags and full ids, with short ids turned into the full ids of the images here."""
+        expanded = set(references)
+        for reference in list(expanded):
+            full = None if ":" in reference and not reference.startswith("sha256:") else self.resolve(reference)
+            if full is not None:
+                expanded.add(full)
+        return expanded
+
+    def project_tags(self, project: str) -> list[str]:
+        prefix = repository(project) + ":"
+        return [tag for image in self.images for tag in self.tags(image) if tag.startswith(prefix)]
+
+    def projects(self) -> dict[str, str | None]:
+        """Project id -> the ``host:folder`` its images were built from (None if no image says)."""
+        found: dict[str, str | None] = {}
+        for image_id, entry in self.images.items():
+            for tag in self.tags(image_id):
+                if is_plugin_tag(tag):
+                    project = tag.partition("/")[2].rpartition(":")[0]
+                    labels = entry.get("Labels") or {}
+                    if labels.get(LABEL_PROJECT) == project and labels.get(LABEL_CONTEXT):
+                        found[project] = labels[LABEL_CONTEXT]
+                    else:
+                        found.setdefault(project, None)
+        return found
+
+
+def _remove_image(client: docker.DockerClient, reference: str) -> list[str]:
+    """Remove an image or a tag, never forced and never its parents; the ids deleted."""
+    try:
+        result = client.api.remove_image(reference, noprune=True)
+    except docker.errors.APIError:  # gone, or used by a container, or a parent now
+        return []
+    return [str(entry["Deleted"]) for entry in result or [] if "Deleted" in entry]
+
+
+def remove_leftovers(
+    client: docker.DockerClient, created: Sequence[str], containers: Sequence[str], protected: Iterable[str] = ()
+) -> list[str]:
+    """Remove what a failed, interrupted or killed build left: the step ``containers`` the
+    classic builder ran (if still there), the images committed from them after the build's
+    last line, and the ``created`` images that nothing keeps (untagged, no children).
+    Returns the ids of the images deleted."""
+    for container in containers:
+        try:
+            client.api.remove_container(container, force=True)
+        except docker.errors.APIError:
+            pass  # the builder removed it (forcerm)
+    index = ImageIndex.read(client)
+    keep = index.expand(protected)
+    candidates = [image for image in (index.resolve(c) for c in created) if image is not None]
+    if containers:
+        for image_id in list(index.images):
+            if index.dangling(image_id) and image_id not in candidates:
+                try:
+                    origin = str(client.api.inspect_image(image_id).get("Container") or "")
+                except docker.errors.APIError:
+                    continue
+                if origin and any(origin.startswith(c) or c.startswith(origin) for c in containers):
+                    candidates.append(image_id)
+    deleted: list[str] = []
+    for image_id in reversed(candidates):  # children before their parents
+        if image_id not in keep and index.dangling(image_id):
+            gone = _remove_image(client, image_id)
+            deleted += gone
+            for done in gone:
+                index.drop(done)
+    return deleted
+
+
+def remove_dangling(client: docker.DockerClient, owned: set[str], protected: Iterable[str] = ()) -> list[str]:
+    """Remove the images of the owned list that nothing keeps, up their parent chains."""
+    deleted: list[str] = []
+    while True:
+        index = ImageIndex.read(client)
+        keep = index.expand(protected)
+        victims = [i for i in index.images if i in owned and i not in keep and index.dangling(i)]
+        removed = [gone for image_id in victims for gone in _remove_image(client, image_id)]
+        if not removed:
+            return deleted
+        deleted += removed
+
+
+def remove_tags(client: docker.DockerClient, tags: Iterable[str], protected: Iterable[str] = ()) -> list[str]:
+    """Remove plugin tags (an image goes with its last tag, if no container uses it and no
+    image is built on it); a tag, or a tag of an image, in ``protected`` is kept."""
+    keep = ImageIndex.read(client).expand(protected)
+    deleted: list[str] = []
+    for tag in tags:
+        if not is_plugin_tag(tag) or tag in keep:
+            continue
+        try:
+            image_id = str(client.api.inspect_image(tag)["Id"])
+        except docker.errors.APIError:
+            continue
+        if image_id not in keep:
+            deleted += _remove_image(client, tag)
+    return deleted
+
+
+def stale_tags(index: ImageIndex, project: str, keep: int, protected: Iterable[str] = ()) -> list[str]:
+    """The tags of ``project`` beyond the ``keep`` newest per stage (by image creation time);
+    a protected tag, or a tag of a protected image, counts but is never stale."""
+    held = index.expand(protected)
+    by_stage: dict[str, list[tuple[int, str, bool]]] = {}
+    prefix = repository(project) + ":"
+    for image_id, entry in index.images.items():
+        for tag in index.tags(image_id):
+            if tag.startswith(prefix):
+                entries = by_stage.setdefault(stage_of_tag(tag), [])
+                entries.append((int(entry.get("Created") or 0), tag, tag in held or image_id in held))
+    stale: list[str] = []
+    for entries in by_stage.values():
+        entries.sort(reverse=True)
+        stale += [tag for position, (_, tag, used) in enumerate(entries) if position >= keep and not used]
+    return stale
+
+
+def orphaned(context: str | None) -> bool:
+    """True if ``host:folder`` names a folder of this host that no longer exists."""
+    if not context:
+        return False
+    host, _, folder = context.partition(":")
+    return host == socket.gethostname() and not os.path.isdir(folder)
+
+
+def within(context: str | None, root: Path) -> bool:
+    """True if ``host:folder`` names a folder of this host under ``root``."""
+    if not context:
+        return False
+    host, _, folder = context.partition(":")
+    return host == socket.gethostname() and (Path(folder) == root or root in Path(folder).parents)

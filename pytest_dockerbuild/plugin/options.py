@@ -1,0 +1,162 @@
+"""Every command-line option and ini setting of the plugin, and :class:`Options`:
+what they say for one run, read once (bad values are usage errors at start)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from pytest_dockerbuild.build.registry import AUTO, choices
+from pytest_dockerbuild.dockerfile import parse_image_map
+from pytest_dockerbuild.image.efficiency import SizeBaseline, parse_tolerance
+
+__all__ = ["Options", "add_options"]
+
+TRUTHY = {"1", "true", "yes", "y", "on"}
+CONTRACT_PATTERNS = ["*.cst.yaml", "*.cst.yml"]
+LINT_PATTERNS = ["Dockerfile", "Dockerfile.*", "*.Dockerfile"]
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("dockerbuild", "Docker builds (pytest-dockerbuild)")
+    _build_options(parser, group)
+    _check_options(parser, group)
+    _contract_options(parser, group)
+
+
+def _build_options(parser: pytest.Parser, group: pytest.OptionGroup) -> None:
+    group.addoption("--dockerbuild-backend", choices=choices(), default=None,
+                    help="Builder to use: auto (BuildKit where docker buildx works, else classic), "
+                    + ", ".join(c for c in choices() if c != AUTO) + ".")  # fmt: skip
+    parser.addini("dockerbuild_backend", "Default builder: " + ", ".join(choices()) + ".", default=AUTO)
+    group.addoption("--dockerbuild-base-image", action="append", default=[], metavar="IMAGE=REPLACEMENT",
+                    help="Build FROM REPLACEMENT wherever a Dockerfile says FROM IMAGE (repeatable; adds to the "
+                    "ini list).")  # fmt: skip
+    parser.addini("dockerbuild_base_images", "FROM substitutions, one IMAGE=REPLACEMENT per line (for air-gapped "
+                  "CI and registry mirrors).", type="linelist", default=[])  # fmt: skip
+    group.addoption("--dockerbuild-rebuild", action="store_true", default=False,
+                    help="Build through the engine even when an earlier run built the same content "
+                    "(the layer cache still applies).")  # fmt: skip
+    group.addoption("--dockerbuild-prune", nargs="?", const="*", default=None, metavar="PROJECT",
+                    help="Remove what pytest-dockerbuild made and no run in progress uses, then exit: the "
+                    "containers and networks of ended runs, and the images built from folders under the rootdir "
+                    "(or from folders that are gone); with PROJECT (a context folder, or a project id as the "
+                    "summary shows it), that project's images.")  # fmt: skip
+    parser.addini("dockerbuild_log_lines", "Lines of build log shown in a build failure.", default="20")
+    parser.addini("dockerbuild_keep_images", "How many images per project and stage the plugin keeps tagged (for "
+                  "reuse and the layer cache); older ones are untagged at the end of a run that builds the "
+                  "project.", default="3")  # fmt: skip
+    parser.addini("dockerbuild_require_engine", "Fail (instead of skip) tests that need Docker when no engine "
+                  "answers; on by default when CI is set.", type="bool", default=False)  # fmt: skip
+
+
+def _check_options(parser: pytest.Parser, group: pytest.OptionGroup) -> None:
+    group.addoption(
+        "--dockerbuild-lint",
+        action="store_true",
+        default=False,
+        help="Collect Dockerfiles (dockerbuild_lint_files) as test items that run the static checks.",
+    )
+    parser.addini("dockerbuild_lint", "Collect Dockerfiles as static-check items (like --dockerbuild-lint).",
+                  type="bool")  # fmt: skip
+    parser.addini("dockerbuild_lint_files", "File name patterns of the Dockerfiles collected by --dockerbuild-lint.",
+                  type="linelist", default=list(LINT_PATTERNS))  # fmt: skip
+    parser.addini("dockerbuild_lint_ignore", "Rule ids the static checks skip (e.g. DL3006 DB001).", type="args")
+
+
+def _contract_options(parser: pytest.Parser, group: pytest.OptionGroup) -> None:
+    group.addoption("--dockerbuild-image", action="append", default=[], metavar="NAME=IMAGE",
+                    help="Check IMAGE (no build) for the contracts named NAME (x-dockerbuild name, default the "
+                    "file name without .cst.yaml); repeatable.")  # fmt: skip
+    group.addoption("--dockerbuild-baseline", default=None, metavar="FILE",
+                    help="JSON file of recorded image sizes and layer counts: a contract's size and layers items "
+                    "fail when its image grew past the tolerance (ini dockerbuild_baseline_tolerance).")  # fmt: skip
+    group.addoption("--dockerbuild-baseline-update", action="store_true", default=False,
+                    help="Record the sizes and layer counts of the contracts' images in the --dockerbuild-baseline "
+                    "file.")  # fmt: skip
+    parser.addini("dockerbuild_contracts", "Glob patterns of image contract files (container-structure-test YAML) "
+                  "to collect.", type="linelist", default=list(CONTRACT_PATTERNS))  # fmt: skip
+    parser.addini("dockerbuild_baseline_tolerance", "How much an image may grow past its recorded size or layer "
+                  "count ('5%' or '0.05').", default="5%")  # fmt: skip
+
+
+@dataclass
+class Options:
+    """The plugin's settings for one run (command line over ini)."""
+
+    backend: str = AUTO
+    image_map: dict[str, str] = field(default_factory=dict)
+    reuse: bool = True  #: reuse earlier runs' images (``--dockerbuild-rebuild`` turns it off)
+    log_lines: int = 20
+    keep_images: int = 3
+    require_engine: bool = False
+    prune: str | None = None  #: ``--dockerbuild-prune``'s project, ``*`` for all
+    lint: bool = False
+    lint_files: list[str] = field(default_factory=lambda: list(LINT_PATTERNS))
+    lint_ignore: list[str] = field(default_factory=list)
+    contracts: list[str] = field(default_factory=lambda: list(CONTRACT_PATTERNS))
+    images: dict[str, str] = field(default_factory=dict)  #: ``--dockerbuild-image NAME=IMAGE``
+    baseline: SizeBaseline | None = None
+
+    @classmethod
+    def read(cls, config: pytest.Config) -> Options:
+        """The options of ``config``; :class:`pytest.UsageError` names a bad value."""
+        backend = config.getoption("dockerbuild_backend") or str(config.getini("dockerbuild_backend")).strip()
+        if backend not in choices():
+            raise pytest.UsageError(f"dockerbuild_backend = {backend!r}: use one of {', '.join(choices())}")
+        try:
+            image_map = parse_image_map(config.getini("dockerbuild_base_images"), "dockerbuild_base_images (ini)")
+            image_map.update(parse_image_map(config.getoption("dockerbuild_base_image"), "--dockerbuild-base-image"))
+        except ValueError as error:
+            raise pytest.UsageError(str(error)) from None
+        return cls(
+            backend=backend, image_map=image_map, reuse=not config.getoption("dockerbuild_rebuild"),
+            log_lines=_whole_number(config, "dockerbuild_log_lines"),
+            keep_images=_whole_number(config, "dockerbuild_keep_images"),
+            require_engine=bool(config.getini("dockerbuild_require_engine"))
+            or os.environ.get("CI", "").lower() in TRUTHY,
+            prune=config.getoption("dockerbuild_prune"),
+            lint=bool(config.getoption("dockerbuild_lint") or config.getini("dockerbuild_lint")),
+            lint_files=list(config.getini("dockerbuild_lint_files")),
+            lint_ignore=list(config.getini("dockerbuild_lint_ignore")),
+            contracts=list(config.getini("dockerbuild_contracts")),
+            images=_named_images(config.getoption("dockerbuild_image") or []),
+            baseline=_baseline(config),
+        )  # fmt: skip
+
+
+def _whole_number(config: pytest.Config, name: str) -> int:
+    try:
+        value = int(str(config.getini(name)))
+    except ValueError:
+        raise pytest.UsageError(f"{name} must be a whole number") from None
+    if value < 0:
+        raise pytest.UsageError(f"{name} must not be negative")
+    return value
+
+
+def _named_images(specs: list[str]) -> dict[str, str]:
+    images: dict[str, str] = {}
+    for spec in specs:
+        name, sep, image = str(spec).partition("=")
+        if not sep or not name.strip() or not image.strip():
+            raise pytest.UsageError(f"--dockerbuild-image {spec!r}: write NAME=IMAGE")
+        images[name.strip()] = image.strip()
+    return images
+
+
+def _baseline(config: pytest.Config) -> SizeBaseline | None:
+    path = config.getoption("dockerbuild_baseline")
+    update = bool(config.getoption("dockerbuild_baseline_update"))
+    if update and not path:
+        raise pytest.UsageError("--dockerbuild-baseline-update needs --dockerbuild-baseline FILE")
+    if not path:
+        return None
+    try:
+        tolerance = parse_tolerance(str(config.getini("dockerbuild_baseline_tolerance")))
+        return SizeBaseline(Path(path).resolve(), tolerance, update=update)
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None

@@ -1,0 +1,216 @@
+"""The plugin's state in one pytest process (:class:`Session`, kept in
+``config.stash``): the run id, the engine, builder and runtime (made when first
+needed), the test running and what it used, and the end of the run.
+
+Under pytest-xdist, the controller gives its run id to the workers, so that
+everything the run creates carries it; each worker builds and starts its own
+containers, and the controller removes at the end what killed workers left.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker.errors
+import pytest
+import requests
+
+from pytest_dockerbuild.build import Builder, BuildResult
+from pytest_dockerbuild.engine.cleanup import Cleanup
+from pytest_dockerbuild.engine.client import Engine, endpoint
+from pytest_dockerbuild.engine.naming import project_id
+from pytest_dockerbuild.errors import DockerbuildError, EngineUnavailable
+from pytest_dockerbuild.plugin.options import Options
+from pytest_dockerbuild.runtime import Container, Runtime
+
+__all__ = ["ItemRecord", "Session", "prune_command"]
+
+
+@dataclass
+class ItemRecord:
+    """What one test used: the build outcomes and containers its report shows."""
+
+    builds: list[BuildResult | DockerbuildError] = field(default_factory=list)
+    containers: list[Container] = field(default_factory=list)
+
+
+ITEM = pytest.StashKey[ItemRecord]()
+
+
+class Session:
+    """The plugin's state for one pytest process."""
+
+    KEY = pytest.StashKey["Session"]()
+
+    def __init__(self, config: pytest.Config, options: Options) -> None:
+        self.config = config
+        self.options = options
+        workerinput = getattr(config, "workerinput", None)
+        #: ``gw0``... in a pytest-xdist worker (read from its config: a pytest started by a test
+        #: inherits the environment), else None
+        self.worker: str | None = None if workerinput is None else str(workerinput.get("workerid", "gw"))
+        #: labels this run's containers and networks; pytest-xdist workers get the controller's
+        self.run_id: str = (workerinput or {}).get("dockerbuild_run_id") or uuid.uuid4().hex[:12]
+        self.has_workers = False  #: this process is a pytest-xdist controller with workers
+        self.current: pytest.Item | None = None
+        self.lost: EngineUnavailable | None = None  #: why the engine cannot be used (set once)
+        self._engine: Engine | None = None
+        self._builder: Builder | None = None
+        self._runtime: Runtime | None = None
+
+    @classmethod
+    def start(cls, config: pytest.Config) -> Session:
+        session = config.stash[cls.KEY] = cls(config, Options.read(config))
+        return session
+
+    @classmethod
+    def of(cls, config: pytest.Config) -> Session:
+        return config.stash[cls.KEY]
+
+    def configure_node(self, node: object) -> None:
+        """pytest-xdist: a worker labels what it creates with the controller's run id."""
+        self.has_workers = True
+        node.workerinput["dockerbuild_run_id"] = self.run_id  # type: ignore[attr-defined]
+
+    # -- what tests use ------------------------------------------------------------
+    def engine(self) -> Engine:
+        """The engine (connected, and what dead runs left swept, on first use)."""
+        if self._engine is None:
+            if self.lost is not None:
+                raise self.lost
+            try:
+                self._engine = Engine(run_id=self.run_id, worker=self.worker or "main")
+            except EngineUnavailable as error:
+                self.lost = error
+                raise
+            Cleanup(self._engine).sweep()
+        return self._engine
+
+    def engine_or_skip(self) -> Engine:
+        """The engine; without one, skip the test, or fail it when an engine is required (CI)."""
+        try:
+            return self.engine()
+        except EngineUnavailable as error:
+            if self.options.require_engine:
+                pytest.fail(str(error), pytrace=False)
+            pytest.skip(str(error))
+
+    def builder(self) -> Builder:
+        if self._builder is None:
+            factory = getattr(self.config, "_tmp_path_factory", None)  # pytest's, also without a fixture
+            basetemp: Path | None = factory.getbasetemp() if factory is not None else None
+            shared = None
+            if self.worker is not None and basetemp is not None:  # workers' basetemps share the controller's
+                shared = basetemp.parent / f"dockerbuild-builds-{self.run_id}"
+            options = self.options
+            self._builder = Builder(
+                self.engine(), options.image_map, options.backend, reuse=options.reuse, log_tail=options.log_lines,
+                shared_dir=shared, lint_ignore=options.lint_ignore,
+                log_dir=basetemp / "dockerbuild-logs" if basetemp is not None else None,
+            )  # fmt: skip
+            self._builder.add_listener(lambda outcome: self._record(builds=outcome))
+        return self._builder
+
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            self._runtime = Runtime(self.engine())
+            self._runtime.add_listener(lambda container: self._record(container=container))
+        return self._runtime
+
+    @property
+    def built(self) -> Builder | None:
+        """The builder, if a test used one."""
+        return self._builder
+
+    # -- the test running ------------------------------------------------------------
+    @contextmanager
+    def running(self, item: pytest.Item) -> Iterator[None]:
+        self.current = item
+        try:
+            yield
+        finally:
+            self.current = None
+
+    def _record(self, builds: BuildResult | DockerbuildError | None = None, container: Container | None = None) -> None:
+        if self.current is None:
+            return
+        record = self.current.stash.setdefault(ITEM, ItemRecord())
+        if builds is not None and not any(existing is builds for existing in record.builds):
+            record.builds.append(builds)
+        if container is not None:
+            record.containers.append(container)
+
+    def engine_went_away(self, error: BaseException) -> bool:
+        """True if ``error`` is a lost connection and the engine no longer answers."""
+        if not isinstance(error, (requests.ConnectionError, docker.errors.DockerException, DockerbuildError)):
+            return False
+        if self._engine is None:
+            return False
+        try:
+            self._engine.client.ping()
+        except (requests.RequestException, docker.errors.DockerException) as lost:
+            self.lost = EngineUnavailable(endpoint(), str(lost).splitlines()[0][:300])
+            return True
+        return False
+
+    # -- the end ------------------------------------------------------------------------
+    def finish(self) -> None:
+        """Remove this process's containers and networks and its builds' leftovers, and untag old
+        images; a controller of xdist workers removes what killed workers left."""
+        if self.options.baseline is not None:
+            self.options.baseline.save()
+        engine = self._engine
+        if engine is None and self.has_workers:
+            try:
+                engine = Engine(run_id=self.run_id)
+            except EngineUnavailable:
+                return
+        if engine is None:
+            return
+        projects = self._builder.projects if self._builder is not None else set()
+        try:
+            cleanup = Cleanup(engine)
+            cleanup.remove_run_resources(own_only=self.worker is not None)
+            cleanup.finish(projects, keep=self.options.keep_images)
+        except (requests.RequestException, docker.errors.DockerException):
+            pass  # the engine went away: the next run sweeps what is left
+        engine.close()
+        self._engine = None
+
+
+def prune_command(config: pytest.Config) -> int | None:
+    """``--dockerbuild-prune[=PROJECT]``: remove, report, and give the exit code (None: not asked)."""
+    project = config.getoption("dockerbuild_prune")
+    if project is None:
+        return None
+    try:
+        engine = Engine()
+    except EngineUnavailable as error:
+        print(f"dockerbuild: {error}")
+        return 1
+    try:
+        name = None if project == "*" else _project_named(engine, project)
+        report = Cleanup(engine).prune(name, root=config.rootpath)
+    except DockerbuildError as error:
+        print(f"dockerbuild: {error}")
+        return 4
+    finally:
+        engine.close()
+    print(f"dockerbuild: {report}")
+    return 0
+
+
+def _project_named(engine: Engine, given: str) -> str:
+    """The project id of ``--dockerbuild-prune=PROJECT``: a context folder, or a project id."""
+    if Path(given).is_dir():
+        return project_id(Path(given))
+    known = engine.project_ids()
+    if given in known:
+        return given
+    alike = sorted(p for p in known if p.rpartition("-")[0] == given)
+    hint = f"; projects of that folder name: {', '.join(alike)}" if alike else ""
+    raise DockerbuildError(f"--dockerbuild-prune={given}: no such folder, and no project has that id{hint}")
