@@ -5,6 +5,8 @@ names every module, and a backend is one module plus one registry line."""
 from __future__ import annotations
 
 import ast
+import io
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +17,11 @@ import pytest
 import pytest_dockerbuild
 from pytest_dockerbuild import Builder, StageResult
 from pytest_dockerbuild.build import registry
-from pytest_dockerbuild.build.backend import BuildJob, BuildOutput, dockerignore
+from pytest_dockerbuild.build.backend import BuildJob, BuildOutput, dockerignore, read_patterns
+from pytest_dockerbuild.build.model import BuildRequest
+from pytest_dockerbuild.dockerfile import Dockerfile
 from pytest_dockerbuild.engine.client import Engine
+from pytest_dockerbuild.engine.naming import project_id
 from pytest_dockerbuild.errors import BackendUnavailable
 
 PACKAGE = Path(pytest_dockerbuild.__file__).parent
@@ -137,20 +142,27 @@ class FakeBackend:
     real builds are tested on the engine)."""
 
     name: ClassVar[str] = "fake"
-    environment: ClassVar[tuple[str, ...]] = ("FAKE_BACKEND_SETTING",)
     why_not: str | None = None
     jobs: ClassVar[list[BuildJob]] = []
 
     def unavailable(self) -> str | None:
         return self.why_not
 
-    def ignore_file(self, context: Path, dockerfile: Path) -> Path | None:
-        return dockerignore(context)
+    def environment(self) -> dict[str, str]:
+        return {"FAKE_BACKEND_SETTING": os.environ.get("FAKE_BACKEND_SETTING", "")}
+
+    def ignore_patterns(self, context: Path, dockerfile: Path) -> list[str]:
+        return read_patterns(dockerignore(context))
+
+    def unrepeatable(self, request: BuildRequest, dockerfile: Dockerfile) -> list[str]:
+        return []
 
     def build(self, job: BuildJob) -> BuildOutput:
+        """An image of its own on the base, whatever the Dockerfile says."""
         self.jobs.append(job)
         base = job.dockerfile.stages[-1].base
-        image = job.engine.client.images.get(job.request.image_map.get(f"{base}:latest", base))
+        text = f"FROM {job.request.image_map.get(f'{base}:latest', base)}\nLABEL fake=yes job={job.key}\n"
+        image = job.engine.client.images.build(fileobj=io.BytesIO(text.encode()), rm=True)[0]
         return BuildOutput(image.id, [StageResult("0", 0, base, base, True)], 0.0)
 
 
@@ -186,8 +198,34 @@ def test_the_builder_hands_a_job_to_the_backend(
     builder = Builder(dockerbuild_engine, {"diamol/base": "dockerbuild-offline/base:bookworm"}, backend="fake")
     context = make_context("FROM diamol/base\nRUN false\n")
     result = builder.build(context, reuse=False)
-    assert result.backend == "fake" and result.image.tags == ["dockerbuild-offline/base:bookworm"]
+    assert result.backend == "fake" and result.image.config.labels["fake"] == "yes"
+    assert result.image.tags == [f"pytest-dockerbuild/{project_id(context)}:final-k{result.key[:16]}"]
     job = FakeBackend.jobs[-1]
     assert (job.request.backend, job.key, job.dockerfile.path) == ("fake", result.key, context / "Dockerfile")
     monkeypatch.setenv("FAKE_BACKEND_SETTING", "1")  # what the backend says it reads is in the key
     assert builder.build(context, reuse=False).key != result.key
+
+
+class ChangingBackend(FakeBackend):
+    """A backend during whose build a context file changes (as an editor or a generator might)."""
+
+    def build(self, job: BuildJob) -> BuildOutput:
+        (job.request.context / "data.txt").write_text(f"changed during the build {len(self.jobs)}")
+        return super().build(job)
+
+
+def test_an_image_whose_inputs_changed_during_its_build_gets_no_key(
+    dockerbuild_engine: Engine,
+    make_context,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    changing = ChangingBackend()
+    monkeypatch.setattr(registry, "BACKENDS", {"fake": changing, **registry.BACKENDS})
+    image_map = {"diamol/base": "dockerbuild-offline/base:bookworm"}
+    context = make_context("FROM diamol/base\n", files={"data.txt": "before"})
+    result = Builder(dockerbuild_engine, image_map, backend="fake").build(context)
+    assert result.image.tags == [], "the image is no key's: it is not tagged by one"
+    again = Builder(dockerbuild_engine, image_map, backend="fake").build(context)  # the next run
+    assert not again.reused
+    for image in {result.image.id, again.image.id}:  # the fake's own images: not in the plugin's journal
+        dockerbuild_engine.client.images.remove(image)

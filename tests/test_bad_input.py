@@ -12,6 +12,7 @@ from pytest_dockerbuild import (
     BaseImageMissing,
     Builder,
     BuildFailed,
+    DockerbuildError,
     DockerfileEmpty,
     DockerfileNotFound,
     DockerfileSyntaxError,
@@ -122,3 +123,13 @@ def test_expect_failure_of_a_good_build_explains(builder: Builder, make_context)
     context = make_context(three_stages())
     with pytest.raises(AssertionError, match="to fail in stage 'test-stage', but it succeeded"):
         builder.expect_failure(context, stage="test-stage")
+
+
+def test_a_label_with_a_line_break(builders: dict[str, Builder], make_context) -> None:  # type: ignore[no-untyped-def]
+    """The classic builder's LABEL cannot hold a line break: a clear error, not a Dockerfile syntax
+    error about a line the user never wrote; BuildKit sets it."""
+    context = make_context(three_stages())
+    with pytest.raises(DockerbuildError, match="classic builder cannot set a label value with a line break"):
+        builders["classic"].build(context, labels={"note": "one\ntwo"})
+    result = builders["buildkit"].build(context, labels={"note": "one\ntwo"})
+    assert result.image.config.labels["note"] == "one\ntwo"

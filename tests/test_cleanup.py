@@ -4,17 +4,23 @@ user's image, never what a live run uses, and leaves nothing dangling (real engi
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import pytest
 from helpers import BASE, marked_leftovers
 
+from pytest_dockerbuild.engine.imagestore import orphaned
 from pytest_dockerbuild.engine.naming import project_id
+from pytest_dockerbuild.engine.process import ProcessId, current
 
 BACKENDS = ["classic", "buildkit"]
 
@@ -177,3 +183,168 @@ def test_prune_keeps_what_a_run_in_progress_uses(inner: pytest.Pytester) -> None
         release.write_text("")
         output = live.communicate(timeout=120)[0]
     assert live.returncode == 0, output
+
+
+def test_a_users_build_of_the_same_lines_shares_no_image_with_the_plugin(inner: pytest.Pytester) -> None:
+    """The classic backend builds on the plugin's own image on top of each base, so a user's
+    ``docker build -q`` of the same first lines makes an image of its own, which no clean-up touches."""
+    marker = uuid.uuid4().hex
+    inner.mkdir("app")
+    (inner.path / "app" / "Dockerfile").write_text(f"FROM {BASE}\nRUN echo {marker} > /a\nARG V\nRUN echo $V > /v\n")
+    inner.makepyfile('def test_it(dockerbuild):\n    dockerbuild.build("app", build_args={"V": "1"})\n')
+    inner.runpytest_subprocess("--dockerbuild-backend=classic").assert_outcomes(passed=1)
+    client = docker.from_env()
+    users = client.images.build(fileobj=io.BytesIO(f"FROM {BASE}\nRUN echo {marker} > /a\n".encode()), rm=True)[0]
+    try:
+        result = inner.runpytest_subprocess("--dockerbuild-prune=app")
+        result.stdout.fnmatch_lines(["dockerbuild: removed 1 images, *"])
+        assert_exists(users.id)
+        assert marked_leftovers(marker)[1] == [users.short_id], "the plugin's own step images went"
+    finally:
+        client.images.remove(users.id)
+
+
+def test_a_failed_build_keeps_the_step_images_a_running_build_took_from_the_cache(inner: pytest.Pytester) -> None:
+    """Run B's builder stage takes run A's step images from the cache while A's build is still
+    going; A then fails: its clean-up must leave them to B (B's journal says it uses them)."""
+    marker = uuid.uuid4().hex
+    builder = f"FROM diamol/base AS builder\nRUN echo {marker} > /a\n"
+    for name, rest in (("failing", "FROM builder\nRUN sleep 8 && exit 3\n"),
+                       ("passing", "FROM diamol/base\nRUN sleep 4\nCOPY --from=builder /a /a\n")):  # fmt: skip
+        inner.mkdir(name)
+        (inner.path / name / "Dockerfile").write_text(builder + rest)
+    (inner.path / "test_failing.py").write_text(
+        'def test_it(dockerbuild):\n    dockerbuild.expect_failure("failing")\n'
+    )
+    (inner.path / "test_passing.py").write_text(
+        'def test_it(dockerbuild):\n    assert dockerbuild.build("passing").image.read_text("/a")\n'
+    )
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--dockerbuild-backend=classic"]
+    failing = subprocess.Popen([*command, "test_failing.py"], cwd=inner.path, stdout=subprocess.PIPE, text=True)
+    time.sleep(4)  # A has committed its builder stage and sleeps in the failing one
+    passing = subprocess.Popen([*command, "test_passing.py"], cwd=inner.path, stdout=subprocess.PIPE, text=True)
+    outputs = [failing.communicate(timeout=300)[0], passing.communicate(timeout=300)[0]]
+    assert [failing.returncode, passing.returncode] == [0, 0], outputs
+    assert marked_leftovers(marker) == ([], [])
+
+
+def test_retention_waits_for_the_last_worker(inner: pytest.Pytester) -> None:
+    """Under pytest-xdist a worker that ends early leaves the untagging of old images to the
+    controller: another worker may still read one from the run's shared record."""
+    inner.makeini(f"[pytest]\ndockerbuild_keep_images = 1\ndockerbuild_base_images = diamol/base={BASE}\n")
+    inner.mkdir("app")
+    (inner.path / "app" / "Dockerfile").write_text(f"FROM diamol/base\nARG N\nRUN echo {uuid.uuid4().hex} $N > /n\n")
+    (inner.path / "test_early.py").write_text(
+        "def test_early(dockerbuild):\n    for n in range(4):\n"
+        "        dockerbuild.build('app', build_args={'N': str(n)})\n"
+    )
+    (inner.path / "test_late.py").write_text(
+        "import time\n\ndef test_late(dockerbuild):\n    time.sleep(12)\n"
+        "    assert dockerbuild.build('app', build_args={'N': '0'}).image.read_text('/n').split()[1] == '0'\n"
+    )
+    result = inner.runpytest_subprocess("-n", "2", "--dist", "loadfile", "--dockerbuild-backend=buildkit")
+    result.assert_outcomes(passed=2)
+
+
+def test_a_run_in_another_pid_namespace_is_not_taken_for_dead(inner: pytest.Pytester) -> None:
+    """A CI job in a container may share the engine and the host name; its pids are not ours to
+    look up, so its containers stay while it runs."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.fail("unshare (util-linux) is missing")
+    release = inner.path / "release"
+    inner.makepyfile(
+        f"""
+        import pathlib, time
+
+        def test_long(dockerbuild_network):
+            box = dockerbuild_network.run({BASE!r}, command=["sleep", "300"])
+            pathlib.Path("running").write_text(box.name)
+            while not pathlib.Path({str(release)!r}).exists():
+                time.sleep(0.2)
+            box.reload()
+            assert box.status == "running"
+        """
+    )
+    command = [unshare, "--pid", "--fork", "--mount-proc", sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
+    live = subprocess.Popen(command, cwd=inner.path, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (inner.path / "running").exists():
+            assert live.poll() is None and time.monotonic() < deadline, "the run in its namespace did not start"
+            time.sleep(0.2)
+        name = (inner.path / "running").read_text()
+        (inner.path / "test_sweep.py").write_text("def test_sweep(dockerbuild_engine):\n    pass\n")
+        inner.runpytest_subprocess("test_sweep.py").assert_outcomes(passed=1)  # its start sweeps dead runs
+        assert docker.from_env().containers.get(name).status == "running"
+    finally:
+        release.write_text("")
+        output = live.communicate(timeout=120)[0]
+    assert live.returncode == 0, output
+
+
+def test_a_dead_runs_container_goes_even_when_its_pid_is_taken_again(inner: pytest.Pytester) -> None:
+    """The owner label holds the process's start time: a new process with the same pid is not it."""
+    me = current()
+    client = docker.from_env()
+    reborn = ProcessId(me.host, me.namespace, me.pid, "1")  # this pid, started at another time
+    labels = {"pytest-dockerbuild.managed": "true", "pytest-dockerbuild.run": "deadrun00000",
+              "pytest-dockerbuild.owner": str(reborn)}  # fmt: skip
+    container = client.containers.create(BASE, ["true"], labels=labels, name=f"pytest-dockerbuild-{uuid.uuid4().hex}")
+    alive = client.containers.create(BASE, ["true"], labels={**labels, "pytest-dockerbuild.owner": str(me)})
+    try:
+        inner.makepyfile("def test_sweep(dockerbuild_engine):\n    pass\n")
+        inner.runpytest_subprocess().assert_outcomes(passed=1)
+        with pytest.raises(docker.errors.NotFound):
+            container.reload()
+        alive.reload()  # this process is alive: its container stays
+    finally:
+        for leftover in (container, alive):
+            try:
+                leftover.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+
+
+def test_prune_from_a_symlinked_repository(inner: pytest.Pytester, tmp_path: Path) -> None:
+    marker = uuid.uuid4().hex
+    inner.mkdir("app")
+    (inner.path / "app" / "Dockerfile").write_text(f"FROM diamol/base\nRUN echo {marker} > /m\n")
+    inner.makepyfile('def test_it(dockerbuild):\n    dockerbuild.build("app")\n')
+    inner.runpytest_subprocess("--dockerbuild-backend=buildkit").assert_outcomes(passed=1)
+    link = tmp_path / "link"
+    link.symlink_to(inner.path)
+    pruned = subprocess.run([sys.executable, "-m", "pytest", "--dockerbuild-prune"], cwd=link, capture_output=True,
+                            text=True)  # fmt: skip
+    assert "dockerbuild: removed 1 images" in pruned.stdout, pruned.stdout
+    assert (
+        docker.from_env().images.list(filters={"reference": f"pytest-dockerbuild/{project_id(inner.path / 'app')}"})
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("label", "gone"),
+    [
+        ("{host}:{uid}:{missing}", True),  # this host and user, the folder gone
+        ("{host}:{uid}:{present}", False),
+        ("{host}:{other}:{missing}", False),  # another user's project: not this user's to judge
+        ("elsewhere:{uid}:{missing}", False),  # another host's
+        ("{host}:{uid}:{hidden}", False),  # a folder this user cannot look into: cannot tell
+    ],
+)
+def test_a_project_is_orphaned_only_when_its_folder_is_provably_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, label: str, gone: bool
+) -> None:
+    hidden = tmp_path / "locked" / "app"
+    real_lstat = Path.lstat
+
+    def lstat(path: Path) -> os.stat_result:
+        if path == hidden:
+            raise PermissionError(13, "Permission denied")
+        return real_lstat(path)
+
+    monkeypatch.setattr(Path, "lstat", lstat)
+    values = {"host": socket.gethostname(), "uid": os.getuid(), "other": os.getuid() + 1,
+              "missing": tmp_path / "gone", "present": tmp_path, "hidden": hidden}  # fmt: skip
+    assert orphaned(label.format(**values)) is gone

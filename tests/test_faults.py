@@ -235,3 +235,22 @@ def test_a_lost_engine_gives_one_clear_error(inner: pytest.Pytester, engine_prox
         ]
     )
     assert "Traceback" not in result.stdout.str()
+
+
+def test_a_killed_runs_image_exports_stay_in_its_temporary_folder(inner: pytest.Pytester) -> None:
+    """Exported image archives go under the run's basetemp (pytest keeps the last few), not to a
+    folder of their own that nothing would ever remove after a kill."""
+    started = inner.path / "exported"
+    inner.makepyfile(
+        f"""
+        import pathlib, time
+
+        def test_export(dockerbuild):
+            dockerbuild.image({BASE!r}).read_bytes("/bin/busybox")
+            pathlib.Path({str(started)!r}).write_text("")
+            time.sleep(300)
+        """
+    )
+    fault_when(inner, started.exists, "--basetemp", str(inner.path / "basetemp"), sig=signal.SIGKILL)
+    exports = list((inner.path / "basetemp" / "dockerbuild-exports").glob("*.tar"))
+    assert exports, "the export of the killed run is in its basetemp"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import socket
 import tarfile
@@ -415,6 +416,7 @@ SCRATCH_LAYERS = {
     # the classic builder counts the symlink's target path ("hello.txt", 9 bytes) in the size of the
     # COPY layer, and commits the plugin's LABEL as a step; BuildKit counts file data only
     "classic": [
+        ("LABEL pytest-dockerbuild.managed=true", 0),
         ("COPY dir:<sum> in /", 16 + 9),
         ("COPY file:<sum> in /etc/motd", 19),
         ('CMD ["/hello.txt"]', 0),
@@ -512,7 +514,7 @@ def test_config_labels_include_the_dockerfile_and_plugin_labels(configured: Imag
     }
     assert labels["pytest-dockerbuild.managed"] == "true"
     assert labels["pytest-dockerbuild.project"] == project_id(CONTEXTS / "image-config")
-    assert labels["pytest-dockerbuild.context"] == f"{socket.gethostname()}:{CONTEXTS / 'image-config'}"
+    assert labels["pytest-dockerbuild.context"] == f"{socket.gethostname()}:{os.getuid()}:{CONTEXTS / 'image-config'}"
 
 
 def test_config_healthcheck(configured: Image) -> None:
@@ -533,9 +535,13 @@ def test_config_of_an_image_that_sets_nothing(scratch: Image, backend: str) -> N
 
 
 # -- layers and size -----------------------------------------------------------------------------------
+OWN_BASE = "LABEL pytest-dockerbuild.managed=true"  # the classic backend builds on the plugin's own image
+SHIFT = {"classic": 1, "buildkit": 0}  # history entries it adds before a stage's instructions
+
 LAYER_INSTRUCTIONS = {
     "classic": [
         "IMPORT",
+        OWN_BASE,
         "COPY file:<sum> in /ten-bytes.txt",
         "ENV MODE=test",
         "RUN head -c 1000 /dev/zero > /kilobyte.bin",
@@ -558,6 +564,7 @@ LAYER_INSTRUCTIONS = {
 RAW_HISTORY = {
     "classic": [
         "",
+        f"/bin/sh -c #(nop)  {OWN_BASE}",
         "/bin/sh -c #(nop) COPY file:<sum> in /ten-bytes.txt ",
         "/bin/sh -c #(nop)  ENV MODE=test",
         "/bin/sh -c head -c 1000 /dev/zero > /kilobyte.bin",
@@ -599,28 +606,31 @@ def test_layer_keeps_the_raw_history_text(layered: Image, backend: str) -> None:
 
 def test_layer_sizes(layered: Image, base: Image, backend: str) -> None:
     label_step = {"classic": [0], "buildkit": []}[backend]
-    assert [layer.size for layer in layered.layers] == [base.size, 10, 0, 1000, 0, 0, 6, *label_step]
+    own = [0] * SHIFT[backend]
+    assert [layer.size for layer in layered.layers] == [base.size, *own, 10, 0, 1000, 0, 0, 6, *label_step]
     assert sum(layer.size for layer in layered.layers) == layered.size
     assert layered.size - base.size == 1016
 
 
 def test_empty_layers_are_the_steps_that_add_no_bytes(layered: Image, backend: str) -> None:
     label_step = {"classic": [True], "buildkit": []}[backend]
-    #                                         COPY   ENV   RUN 1kB  RUN true  ARG   RUN echo
-    assert [layer.empty for layer in layered.layers] == [False, False, True, False, True, True, False, *label_step]
+    own = [True] * SHIFT[backend]
+    #                                                      COPY   ENV   RUN 1kB  RUN true  ARG   RUN echo
+    assert [layer.empty for layer in layered.layers] == [False, *own, False, True, False, True, True, False,
+                                                         *label_step]  # fmt: skip
 
 
-def test_run_that_changes_nothing_is_an_empty_layer(layered: Image) -> None:
-    run_true = layered.layers[4]
+def test_run_that_changes_nothing_is_an_empty_layer(layered: Image, backend: str) -> None:
+    run_true = layered.layers[4 + SHIFT[backend]]
     assert run_true.created_by.startswith(("/bin/sh -c true", "RUN /bin/sh -c true"))
     assert (run_true.size, run_true.empty) == (0, True)
 
 
-def test_a_layer_that_only_deletes_is_empty(tree: Image) -> None:
-    deleting = tree.layers[5]
+def test_a_layer_that_only_deletes_is_empty(tree: Image, backend: str) -> None:
+    deleting = tree.layers[5 + SHIFT[backend]]
     assert "rm /data/doomed.txt" in deleting.created_by
     assert (deleting.size, deleting.empty) == (0, True)
-    assert tree.layers[4].empty is False  # the layer that wrote it
+    assert tree.layers[4 + SHIFT[backend]].empty is False  # the layer that wrote it
 
 
 def test_entry_layer_counts_filesystem_layers_only(layered: Image, backend: str) -> None:
@@ -641,17 +651,19 @@ CMD_HISTORY = {
 def test_metadata_steps_in_the_history(configured: Image, backend: str) -> None:
     keywords = [layer.instruction.split(" ", 1)[0] for layer in configured.layers]
     steps = ["ENV", "WORKDIR", "USER", "EXPOSE", "LABEL", "HEALTHCHECK", "VOLUME", "STOPSIGNAL", "SHELL"]
-    assert keywords == ["IMPORT", *steps, "ENTRYPOINT", "CMD", *{"classic": ["LABEL"], "buildkit": []}[backend]]
+    own = ["LABEL"] * SHIFT[backend]
+    assert keywords == ["IMPORT", *own, *steps, "ENTRYPOINT", "CMD", *{"classic": ["LABEL"], "buildkit": []}[backend]]
     assert {layer.empty for layer in configured.layers[1:]} == {True}
-    assert configured.layers[4].instruction == EXPOSE_STEP[backend]
+    assert configured.layers[4 + SHIFT[backend]].instruction == EXPOSE_STEP[backend]
 
 
 def test_instruction_after_a_shell_change(configured: Image, backend: str) -> None:
-    assert [layer.instruction for layer in configured.layers[10:12]] == [
+    shift = SHIFT[backend]
+    assert [layer.instruction for layer in configured.layers[10 + shift : 12 + shift]] == [
         'ENTRYPOINT ["/bin/sh" "-c"]',
         'CMD ["echo $GREETING"]',
     ]
-    assert configured.layers[11].created_by == CMD_HISTORY[backend]
+    assert configured.layers[11 + shift].created_by == CMD_HISTORY[backend]
 
 
 def test_image_size_per_backend(tree: Image, base: Image, backend: str) -> None:

@@ -4,7 +4,9 @@ user passes wins over any cache (real engine, both backends)."""
 
 from __future__ import annotations
 
+import http.server
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,7 +18,6 @@ from docker.utils.build import exclude_paths
 from helpers import BASE
 
 from pytest_dockerbuild import Builder
-from pytest_dockerbuild.build.key import ignore_patterns
 from pytest_dockerbuild.build.registry import BACKENDS as REGISTRY
 
 BACKENDS = ["classic", "buildkit"]
@@ -159,24 +160,38 @@ def _dockerfile(text: str) -> object:
     return io.BytesIO(text.encode())
 
 
-PATTERNS = "**/*.log\n!keep.log\nbuild/\n/top.txt\n*/tmp*\ndocs\n!docs/keep.md\n# a comment\n"
+PATTERNS = {
+    "excludes": "**/*.log\nbuild/\n/top.txt\n*/tmp*\n# a comment\n",
+    "with exceptions": "**/*.log\n!keep.log\nbuild/\n/top.txt\n*/tmp*\ndocs\n!docs/keep.md\n",
+    "an allowlist": "*\n!**/*.c\n!Dockerfile\n",
+    "a folder with an exception below": "docs\n!**/keep.md\n",
+    "a backslash": "sub\\*\n",
+}
+NAMES = ["a.log", "keep.log", "sub/b.log", "build/out", "top.txt", "sub/top.txt", "sub/tmp1", "x/tmpdir/f",
+         "docs/a.md", "docs/keep.md", "src/main.c", "lib/util/x.c", ".hidden", "sub\\x"]  # fmt: skip
 
 
+@pytest.mark.parametrize("patterns", sorted(PATTERNS))
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_the_files_in_the_key_are_the_files_the_backend_sends(
-    builders: dict[str, Builder], make_context: Callable[..., Path], backend: str
+def test_the_key_holds_every_file_the_backend_sends(
+    builders: dict[str, Builder], make_context: Callable[..., Path], backend: str, patterns: str
 ) -> None:
-    """The key hashes the files docker-py's matcher keeps; the backend's own matcher must keep
-    exactly those (checked on the image the build makes of the whole context)."""
-    names = ["a.log", "keep.log", "sub/b.log", "build/out", "top.txt", "sub/top.txt", "sub/tmp1", "x/tmpdir/f",
-             "docs/a.md", "docs/keep.md", "src/main.c", ".hidden"]  # fmt: skip
-    context = make_context("FROM scratch\nCOPY . /ctx/\n", files={**{n: n for n in names}, ".dockerignore": PATTERNS})
-    ignore = REGISTRY[backend].ignore_file(context, context / "Dockerfile")
-    sent = {path for path in exclude_paths(str(context), ignore_patterns(ignore)) if (context / path).is_file()}
+    """The classic backend sends what docker-py's matcher keeps (it makes the context), so the key
+    hashes exactly those; BuildKit's matcher differs on exceptions and escapes, so there the key
+    may hash more files, never fewer (checked on the image the build makes of the whole context)."""
+    context = make_context(
+        "FROM scratch\nCOPY . /ctx/\n", files={**{n: n for n in NAMES}, ".dockerignore": PATTERNS[patterns]}
+    )
+    keyed = {
+        path
+        for path in exclude_paths(str(context), REGISTRY[backend].ignore_patterns(context, context / "Dockerfile"))
+        if (context / path).is_file()
+    }
     result = builders[backend].build(context)
-    in_image = {entry.path.removeprefix("/ctx/") for entry in result.image.files.values() if entry.is_file}
-    assert in_image == sent
-    assert "keep.log" in sent and "docs/keep.md" in sent and "a.log" not in sent
+    sent = {entry.path.removeprefix("/ctx/") for entry in result.image.files.values() if entry.is_file}
+    assert sent <= keyed
+    if backend == "classic" or not any(line.startswith("!") or "\\" in line for line in PATTERNS[patterns].split()):
+        assert sent | {".dockerignore"} == keyed | {".dockerignore"}  # the engine drops an ignore file it ignores
 
 
 # -- reuse across runs ------------------------------------------------------------------------------------
@@ -328,3 +343,68 @@ def test_the_summary_tells_expected_failures_from_failed_builds(inner: pytest.Py
     red.assert_outcomes(passed=1, failed=1)
     red.stdout.fnmatch_lines(["*= dockerbuild: 0 images built, 0 reused, 1 failed builds, 1 expected failures =*"])
     red.stdout.fnmatch_lines(["* FAILED *broken/Dockerfile (stage '0', step 2)"])
+
+
+def test_an_allowlist_ignore_file_is_never_stale_with_buildkit(inner: pytest.Pytester) -> None:
+    """``*`` then ``!**/*.py``: BuildKit sends lib/util.py, which docker-py's matcher would drop."""
+    context = inner.mkdir("app")
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY . /ctx/\n")
+    (context / ".dockerignore").write_text("*\n!**/*.py\n!Dockerfile\n")
+    (context / "lib").mkdir()
+    inner.makepyfile(
+        'def test_it(dockerbuild):\n    print("DATA", dockerbuild.build("app").image.read_text("/ctx/lib/util.py"))\n'
+    )
+    for version in (f"v1-{uuid.uuid4().hex}", "v2"):
+        (context / "lib" / "util.py").write_text(version)
+        result = inner.runpytest_subprocess("-s", "--dockerbuild-backend=buildkit")
+        result.stdout.fnmatch_lines([f"*DATA {version}"])
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A local HTTP server (``http://127.0.0.1:<port>/file``: the engine fetches ``ADD`` URLs itself,
+    on this host) and the file it serves."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = lambda *args: http.server.SimpleHTTPRequestHandler(*args, directory=str(root))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/file", root / "file"
+    server.shutdown()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_build_that_adds_a_url_is_not_reused_across_runs(
+    inner: pytest.Pytester, served: tuple[str, Path], backend: str
+) -> None:
+    """What an ``ADD <url>`` fetches is in no key: a new run builds again (the engine fetches again)."""
+    url, served_file = served
+    inner.mkdir("app")
+    (inner.path / "app" / "Dockerfile").write_text(f"FROM diamol/base\nADD {url} /fetched\n")
+    inner.makepyfile(
+        """
+        def test_it(dockerbuild):
+            first = dockerbuild.build("app")
+            assert dockerbuild.build("app") is first  # in a session, the same content is built once
+            print("FETCHED", first.image.read_text("/fetched"), "REUSED" if first.reused else "BUILT")
+        """
+    )
+    for version in (f"v1-{uuid.uuid4().hex}", "v2"):
+        served_file.write_text(version)
+        result = inner.runpytest_subprocess("-s", f"--dockerbuild-backend={backend}")
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines([f"*FETCHED {version} BUILT*"])
+
+
+def test_git_labels_from_buildx_keep_a_build_from_being_reused(
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With BUILDX_GIT_LABELS, buildx labels the image with the commit: an input no key holds."""
+    inner.mkdir("app")
+    (inner.path / "app" / "Dockerfile").write_text(f"FROM diamol/base\nRUN echo {uuid.uuid4().hex}\n")
+    inner.makepyfile('def test_it(dockerbuild):\n    print("REUSED" if dockerbuild.build("app").reused else "BUILT")\n')
+    inner.runpytest_subprocess("-s", "--dockerbuild-backend=buildkit").stdout.fnmatch_lines(["*BUILT*"])
+    inner.runpytest_subprocess("-s", "--dockerbuild-backend=buildkit").stdout.fnmatch_lines(["*REUSED*"])
+    monkeypatch.setenv("BUILDX_GIT_LABELS", "1")
+    for _ in range(2):
+        inner.runpytest_subprocess("-s", "--dockerbuild-backend=buildkit").stdout.fnmatch_lines(["*BUILT*"])

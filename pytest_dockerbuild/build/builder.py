@@ -214,18 +214,22 @@ class Builder:
         return content_key(request, parsed, select(request.backend), self._image_id)
 
     def _outcome(self, request: BuildRequest, parsed: Dockerfile, key: str, reuse: bool | None) -> Outcome:
-        """An earlier run's image for the key (unless reuse is off), else a build by the backend."""
-        if reuse is not False and (reuse or self.reuse):
+        """An earlier run's image for the key (unless reuse is off, or the build reads what no key
+        holds), else a build by the backend, tagged by its key if the inputs did not change."""
+        backend = select(request.backend)
+        if reuse is not False and (reuse or self.reuse) and not backend.unrepeatable(request, parsed):
             previous = self.cache.earlier_image(key_tag(request.context, request.target, key))
             if previous is not None:
                 return self._result(self._reused(request, parsed, key, previous))
         job = BuildJob(request, parsed, key, self._new_log(request, key), self.engine, self.log_tail)
         try:
-            output = select(request.backend).build(job)
+            output = backend.build(job)
         except DockerbuildError as error:
             if isinstance(error, BuildFailed):
                 self.failures.append(error)
             return error
+        if self.content_key(request, parsed) == key:  # else a file or base changed during the build:
+            self._tag(output.image_id, key_tag(request.context, request.target, key))  # the image is no key's
         image = self.engine.image(output.image_id)
         return self._result(BuildResult(request, key, image, request.backend, parsed, output.stages, job.log,
                                         output.seconds))  # fmt: skip
@@ -238,6 +242,8 @@ class Builder:
                 self.failures.append(error)
             return error
         self.engine.journal.uses(record["image"])
+        if self._image_id(record["image"]) is None:  # gone since (removed by hand): build it again
+            return self._outcome(request, parsed, key, reuse=False)
         return self._result(BuildResult(request, key, self.engine.image(record["image"]), record["backend"], parsed,
                                         record["stages"], record["log"], record["seconds"],
                                         reused=record["reused"], shared=True))  # fmt: skip

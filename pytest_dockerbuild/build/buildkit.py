@@ -21,11 +21,19 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
-from pytest_dockerbuild.build.backend import BuildJob, BuildOutput, dockerignore, failure_at, resolve_base
+from pytest_dockerbuild.build.backend import (
+    BuildJob,
+    BuildOutput,
+    dockerignore,
+    failure_at,
+    read_patterns,
+    remote_sources,
+    resolve_base,
+)
+from pytest_dockerbuild.build.model import BuildRequest
 from pytest_dockerbuild.build.buildkit_stream import BuildkitStream, locate, stage_results
-from pytest_dockerbuild.dockerfile import normalize_image
+from pytest_dockerbuild.dockerfile import Dockerfile, normalize_image
 from pytest_dockerbuild.engine.client import buildx_version
-from pytest_dockerbuild.engine.naming import key_tag
 from pytest_dockerbuild.errors import BaseImageMissing, DockerfileSyntaxError, UnknownStage
 
 __all__ = ["MIN_BUILDX", "BuildkitBackend", "buildx_supports_rawjson"]
@@ -33,6 +41,7 @@ __all__ = ["MIN_BUILDX", "BuildkitBackend", "buildx_supports_rawjson"]
 _EXIT = re.compile(r"exit code: (\d+)")
 _METADATA = re.compile(r"^\[internal\] load metadata for (?P<ref>\S+)$")
 MIN_BUILDX = (0, 12)  # --progress=rawjson
+_ENVIRONMENT = ("BUILDX_", "BUILDKIT_", "DOCKER_", "SOURCE_DATE_EPOCH")
 
 
 def buildx_supports_rawjson(version: str | None) -> bool:
@@ -46,8 +55,6 @@ class BuildkitBackend:
     """BuildKit, through the buildx CLI plugin."""
 
     name: ClassVar[str] = "buildkit"
-    #: what the docker CLI reads from the environment that changes a build's output
-    environment: ClassVar[tuple[str, ...]] = ("BUILDX_BUILDER", "DOCKER_DEFAULT_PLATFORM", "SOURCE_DATE_EPOCH")
 
     def unavailable(self) -> str | None:
         if shutil.which("docker") is None:
@@ -59,10 +66,28 @@ class BuildkitBackend:
             )
         return None
 
+    def environment(self) -> dict[str, str]:
+        """The docker CLI and buildx read their settings from ``BUILDX_*``, ``BUILDKIT_*`` and
+        ``DOCKER_*`` variables (the builder, the platform, git labels...) and ``SOURCE_DATE_EPOCH``."""
+        return {name: value for name, value in os.environ.items() if name.startswith(_ENVIRONMENT)}
+
     def ignore_file(self, context: Path, dockerfile: Path) -> Path | None:
         """``<Dockerfile name>.dockerignore`` beside the Dockerfile, else the context's ``.dockerignore``."""
         own = dockerfile.with_name(dockerfile.name + ".dockerignore")
         return own if own.is_file() else dockerignore(context)
+
+    def ignore_patterns(self, context: Path, dockerfile: Path) -> list[str]:
+        """BuildKit's matcher walks into an excluded folder for an exception (``!``) that may match
+        below it, and reads ``\\`` as an escape, where docker-py's does not: with either, the key
+        hashes every file of the context."""
+        patterns = read_patterns(self.ignore_file(context, dockerfile))
+        return [] if any(p.startswith("!") or "\\" in p for p in patterns) else patterns
+
+    def unrepeatable(self, request: BuildRequest, dockerfile: Dockerfile) -> list[str]:
+        reasons = remote_sources(dockerfile)
+        if os.environ.get("BUILDX_GIT_LABELS"):
+            reasons.append("BUILDX_GIT_LABELS labels the image with the git commit of the context")
+        return reasons
 
     def build(self, job: BuildJob) -> BuildOutput:
         """Build with ``docker buildx build``; raise the plugin's errors on failure."""
@@ -91,7 +116,7 @@ class BuildkitBackend:
         command = [_docker(), "buildx", "build", "--progress=rawjson", "--load", f"--iidfile={folder / 'iid'}"]
         if not os.environ.get("BUILDX_BUILDER"):
             command.append("--builder=default")
-        command += ["-f", str(dockerfile), "-t", key_tag(request.context, request.target, job.key)]
+        command += ["-f", str(dockerfile)]
         if request.target:
             command += ["--target", request.target]
         for name, value in sorted(request.build_args.items()):

@@ -10,6 +10,7 @@ journal, and removes the step images of a failed or interrupted build.
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from pathlib import Path
@@ -19,13 +20,21 @@ import docker.errors
 from docker.utils import parse_repository_tag
 from docker.utils.build import tar
 
-from pytest_dockerbuild.build.backend import BuildJob, BuildOutput, dockerignore, failure_at, resolve_base
+from pytest_dockerbuild.build.backend import (
+    BuildJob,
+    BuildOutput,
+    dockerignore,
+    failure_at,
+    read_patterns,
+    remote_sources,
+    resolve_base,
+)
 from pytest_dockerbuild.build.classic_stream import ClassicStream
-from pytest_dockerbuild.build.key import ignore_patterns
-from pytest_dockerbuild.build.model import StageResult, StepResult
+from pytest_dockerbuild.build.model import BuildRequest, StageResult, StepResult
+from pytest_dockerbuild.dockerfile import Dockerfile, normalize_image
 from pytest_dockerbuild.engine.imagestore import ImageIndex, remove_leftovers
-from pytest_dockerbuild.engine.naming import key_tag, stage_tag
-from pytest_dockerbuild.errors import BaseImageMissing, BuildFailed, DockerfileSyntaxError, UnknownStage
+from pytest_dockerbuild.engine.naming import LABEL_MANAGED, base_tag, stage_tag
+from pytest_dockerbuild.errors import BaseImageMissing, BuildFailed, DockerbuildError, DockerfileSyntaxError, UnknownStage
 
 __all__ = ["ClassicBackend"]
 
@@ -37,16 +46,26 @@ class ClassicBackend:
     """The engine's own builder (``POST /build``), streamed through the docker SDK."""
 
     name: ClassVar[str] = "classic"
-    environment: ClassVar[tuple[str, ...]] = ()  # the SDK reads nothing of it (no proxies from the CLI's config)
 
     def unavailable(self) -> str | None:
         return None  # every engine has it
 
-    def ignore_file(self, context: Path, dockerfile: Path) -> Path | None:
-        return dockerignore(context)  # <Dockerfile>.dockerignore is BuildKit's only
+    def environment(self) -> dict[str, str]:
+        return {}  # the SDK reads nothing of it (no proxies from the CLI's config: use_config_proxy=False)
+
+    def ignore_patterns(self, context: Path, dockerfile: Path) -> list[str]:
+        return read_patterns(dockerignore(context))  # docker-py makes the context with exactly these
+
+    def unrepeatable(self, request: BuildRequest, dockerfile: Dockerfile) -> list[str]:
+        return remote_sources(dockerfile)
 
     def build(self, job: BuildJob) -> BuildOutput:
-        """Build, tag what the build committed, and return the image; raise the plugin's errors."""
+        """Build, tag the stage images the build committed, and return the image; raise the
+        plugin's errors (and remove the step images of a failed build)."""
+        multiline = [name for name, value in job.request.image_labels.items() if "\n" in value]
+        if multiline:
+            raise DockerbuildError(f"the classic builder cannot set a label value with a line break ({multiline[0]!r} "
+                                   "of labels=): use the buildkit backend, or a value on one line")  # fmt: skip
         stream = ClassicStream(log=job.log)
         started = time.monotonic()
         try:
@@ -56,21 +75,22 @@ class ClassicBackend:
         seconds = time.monotonic() - started
         if stream.error is not None:
             _tag_stages(job, stream)  # first: a stage image is never a leftover
-            remove_leftovers(job.engine.client, stream.created, [])
+            protected = job.engine.ledger.protected(exclude=job.engine.open_journal)
+            remove_leftovers(job.engine.client, stream.created, [], protected)
             raise _failure(job, stream)
         if stream.image_id is None:
             raise failure_at(job, "the engine reported no image id", log=stream.log)
         _tag_stages(job, stream)
-        repository, tag = parse_repository_tag(key_tag(job.request.context, job.request.target, job.key))
-        job.engine.client.api.tag(stream.image_id, repository, tag)
         return BuildOutput(stream.image_id, _stage_results(job, stream), seconds)
 
 
 def _run(job: BuildJob, stream: ClassicStream) -> None:
-    """Send the context and read the stream, writing what the build commits to the journal."""
+    """Send the context and read the stream, writing what the build commits (and the images it
+    takes from the cache, which a failed build of another run must not remove) to the journal."""
     request = job.request
-    text = job.dockerfile.substituted(request.image_map, labels=request.image_labels, target=request.target)
-    exclude = ignore_patterns(dockerignore(request.context))
+    bases = {**request.image_map, **_owned_bases(job)}
+    text = job.dockerfile.substituted(bases, labels=request.image_labels, target=request.target)
+    exclude = read_patterns(dockerignore(request.context))
     context = tar(str(request.context), exclude=exclude, dockerfile=(DOCKERFILE_NAME, text))
     journal = job.engine.journal
     # A connection of its own: closing it (on an interrupt) makes the engine cancel the build.
@@ -81,12 +101,15 @@ def _run(job: BuildJob, stream: ClassicStream) -> None:
             buildargs=dict(request.build_args), rm=True, forcerm=True, pull=False, decode=True,
             use_config_proxy=False,
         ):  # fmt: skip
-            known = (len(stream.containers), len(stream.created))
+            known = (len(stream.containers), len(stream.created), len(stream.steps))
             stream.feed(chunk)
             for container in stream.containers[known[0] :]:
                 journal.step_container(container)
             for image in stream.created[known[1] :]:
                 journal.created_image(image)
+            for step in stream.steps[max(0, known[2] - 1) :]:
+                if step.cached and step.image:
+                    journal.uses(step.image)
     except docker.errors.APIError as error:
         raise _request_error(job, error) from None
     except BaseException:  # interrupted (Ctrl-C): cancel, and leave no dangling step image
@@ -100,6 +123,38 @@ def _run(job: BuildJob, stream: ClassicStream) -> None:
     stream.finish()
     if stream.image_id is not None and stream.steps and stream.steps[-1].committed:
         journal.created_image(stream.image_id)
+
+
+def _owned_bases(job: BuildJob) -> dict[str, str]:
+    """Each image a stage is built FROM (scratch too), replaced by the plugin's own image on top of
+    it (``LABEL pytest-dockerbuild.managed=true``, tagged ``<project>:base-<id>``): so every step
+    image of the build is the plugin's alone, never one a user's own build of the same lines
+    makes or uses, and its clean-up can remove it.  Keyed by the normalized FROM reference."""
+    owned: dict[str, str] = {}
+    target = job.dockerfile.stage(job.request.target) if job.request.target else job.dockerfile.stages[-1]
+    for stage in job.dockerfile.stages[: target.index + 1]:  # the classic builder runs these
+        if stage.base_stage is not None or normalize_image(stage.base) in owned:
+            continue
+        image = resolve_base(job.request, stage.base, stage.is_external_base)
+        owned[normalize_image(stage.base)] = _owned_base(job, stage.ref, image)
+    return owned
+
+
+def _owned_base(job: BuildJob, stage: str, image: str) -> str:
+    client = job.engine.client
+    text = f"FROM {image}\nLABEL {LABEL_MANAGED}=true\n"
+    found, error = None, None
+    for chunk in client.api.build(fileobj=io.BytesIO(text.encode()), rm=True, forcerm=True, pull=False,
+                                  decode=True, use_config_proxy=False):  # fmt: skip
+        if isinstance(chunk.get("aux"), dict) and "ID" in chunk["aux"]:
+            found = str(chunk["aux"]["ID"])
+        error = error or (chunk.get("errorDetail") or {}).get("message") or chunk.get("error")
+    if found is None:
+        raise BaseImageMissing(job.request.dockerfile, stage, image, str(error or "the engine made no image"))
+    tag = base_tag(job.request.context, found)
+    repository, name = parse_repository_tag(tag)
+    client.api.tag(found, repository, name)
+    return tag
 
 
 def _failure(job: BuildJob, stream: ClassicStream) -> Exception:

@@ -333,7 +333,7 @@ class Dockerfile:
             lines[-1] += "\n"
         for stage in self.stages:
             origin = stage.instructions[0] if stage.instructions else None
-            replacement = image_map.get(normalize_image(stage.base)) if stage.is_external_base else None
+            replacement = image_map.get(normalize_image(stage.base)) if stage.base_stage is None else None
             if origin is None or replacement is None:
                 continue
             head = lines[origin.line - 1]

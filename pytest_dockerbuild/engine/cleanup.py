@@ -9,7 +9,6 @@ its journals recorded), and never what a live run uses.
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +25,9 @@ from pytest_dockerbuild.engine.imagestore import (
     stale_tags,
     within,
 )
-from pytest_dockerbuild.engine.ledger import cache_home, process_alive
+from pytest_dockerbuild.engine.ledger import cache_home
 from pytest_dockerbuild.engine.naming import LABEL_MANAGED, LABEL_OWNER, LABEL_RUN
+from pytest_dockerbuild.engine.process import ProcessId
 
 if TYPE_CHECKING:
     from pytest_dockerbuild.engine.client import Engine
@@ -61,13 +61,10 @@ class Cleanup:
         """Remove what runs on this host whose pytest process no longer exists (killed, or
         interrupted hard) left: their containers and networks, and the dangling images their
         journals recorded.  Returns what was removed."""
-        host = socket.gethostname()
 
         def stale(labels: dict[str, str]) -> bool:
-            owner_host, _, pid = labels.get(LABEL_OWNER, "").rpartition(":")
-            if labels.get(LABEL_RUN) == self.engine.run_id or owner_host != host or not pid.isdigit():
-                return False
-            return not process_alive(int(pid))
+            owner = ProcessId.parse(labels.get(LABEL_OWNER, ""))
+            return labels.get(LABEL_RUN) != self.engine.run_id and owner is not None and not owner.alive
 
         removed = self._remove_labelled([f"{LABEL_MANAGED}=true"], stale)
         for record in self.engine.ledger.journals():
@@ -93,22 +90,25 @@ class Cleanup:
             [f"{LABEL_RUN}={self.engine.run_id}"] + ([f"{LABEL_OWNER}={self.engine.owner}"] if own_only else [])
         )
 
-    def finish(self, projects: Iterable[str] = (), keep: int = 3) -> None:
-        """At the end of this process: remove its builds' dangling leftovers, then the tags of
-        ``projects`` beyond the ``keep`` newest per stage, and those of projects whose folder is
-        gone; what live runs (this one included) use is kept."""
+    def finish(self, projects: Iterable[str] = (), keep: int = 3, *, retain: bool = True) -> None:
+        """At the end of this process: remove its builds' dangling leftovers; with ``retain`` (the
+        last process of the run: not a pytest-xdist worker, whose images other workers may still
+        read), also the tags of ``projects`` beyond the ``keep`` newest per stage, those of
+        projects whose folder is gone, and the plugin's images nothing keeps.  What live runs
+        (this one included) use is kept."""
         journal = self.engine.open_journal
         if journal is not None:
             self._settle(journal.created, journal.containers)
-        protected = self.engine.ledger.protected()
-        index = ImageIndex.read(self.engine.client)
-        wanted = set(projects)
-        for project, context in index.projects().items():
-            if project in wanted:
-                remove_tags(self.engine.client, stale_tags(index, project, keep, protected), protected)
-            elif orphaned(context):
-                remove_tags(self.engine.client, index.project_tags(project), protected)
-        self._forget_gone(protected)
+        if retain:
+            protected = self.engine.ledger.protected()
+            index = ImageIndex.read(self.engine.client)
+            wanted = set(projects)
+            for project, context in index.projects().items():
+                if project in wanted:
+                    remove_tags(self.engine.client, stale_tags(index, project, keep, protected), protected)
+                elif orphaned(context):
+                    remove_tags(self.engine.client, index.project_tags(project), protected)
+            self._forget_gone(protected)
         self.engine.close_journal()
 
     def _forget_gone(self, protected: set[str]) -> list[str]:
@@ -161,7 +161,7 @@ class Cleanup:
             owners.add(container.labels.get(LABEL_OWNER) or "")
         for network in self.engine.client.networks.list(filters=wanted):
             owners.add((network.attrs.get("Labels") or {}).get(LABEL_OWNER) or "")
-        return {owner for owner in owners if owner.rpartition(":")[2].isdigit()}
+        return {owner for owner in owners if ProcessId.parse(owner) is not None}
 
 
 def _quietly(action: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:

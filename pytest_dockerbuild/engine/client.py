@@ -13,7 +13,6 @@ import functools
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -29,6 +28,7 @@ import requests.exceptions
 from pytest_dockerbuild.engine.imagestore import ImageIndex
 from pytest_dockerbuild.engine.ledger import Journal, Ledger
 from pytest_dockerbuild.engine.naming import LABEL_MANAGED, LABEL_OWNER, LABEL_RUN, slug
+from pytest_dockerbuild.engine.process import current
 from pytest_dockerbuild.errors import EngineUnavailable
 from pytest_dockerbuild.image import Image
 
@@ -72,21 +72,26 @@ class Engine:
     """A connection to the engine for one pytest run (or one script).
 
     Holds the run id and owner that label everything the run creates, and a
-    folder where exported image archives are cached.
+    folder where exported image archives are cached (``export_dir``: under the run's
+    temporary folder in a pytest run, so that a killed run's exports go with it; else
+    a temporary folder removed by :meth:`close`).
     """
 
     def __init__(
-        self, client: docker.DockerClient | None = None, run_id: str | None = None, worker: str = "main"
-    ) -> None:
+        self, client: docker.DockerClient | None = None, run_id: str | None = None, worker: str = "main",
+        export_dir: Path | None = None,
+    ) -> None:  # fmt: skip
         if client is None:
             client = self.connect()
         self.client = client
         self.run_id = run_id or uuid.uuid4().hex[:12]
         #: the pytest-xdist worker (``gw0``...) or ``main``: part of every container and network name
         self.worker = worker
-        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.owner = str(current())  #: this process, as the owner label names it
         self._counter = itertools.count(1)
-        self._cache_dir = Path(tempfile.mkdtemp(prefix="pytest-dockerbuild-"))
+        if export_dir is not None:
+            export_dir.mkdir(parents=True, exist_ok=True)
+        self._cache_dir = export_dir or Path(tempfile.mkdtemp(prefix="pytest-dockerbuild-"))
         self._images: dict[str, Image] = {}
         self._ledger: Ledger | None = None
         self._journal: Journal | None = None

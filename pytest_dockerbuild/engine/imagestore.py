@@ -83,13 +83,17 @@ class ImageIndex:
         return found
 
 
-def _remove_image(client: docker.DockerClient, reference: str) -> list[str]:
-    """Remove an image or a tag, never forced and never its parents; the ids deleted."""
+def _remove_image(client: docker.DockerClient, reference: str, index: ImageIndex) -> list[str]:
+    """Remove an image or a tag, never forced and never its parents; the ids of the images
+    deleted (the engine also lists the layers it deleted), which leave ``index``."""
     try:
         result = client.api.remove_image(reference, noprune=True)
     except docker.errors.APIError:  # gone, or used by a container, or a parent now
         return []
-    return [str(entry["Deleted"]) for entry in result or [] if "Deleted" in entry]
+    deleted = [str(entry["Deleted"]) for entry in result or [] if str(entry.get("Deleted")) in index.images]
+    for image_id in deleted:
+        index.drop(image_id)
+    return deleted
 
 
 def remove_leftovers(
@@ -119,10 +123,7 @@ def remove_leftovers(
     deleted: list[str] = []
     for image_id in reversed(candidates):  # children before their parents
         if image_id not in keep and index.dangling(image_id):
-            gone = _remove_image(client, image_id)
-            deleted += gone
-            for done in gone:
-                index.drop(done)
+            deleted += _remove_image(client, image_id, index)
     return deleted
 
 
@@ -133,7 +134,7 @@ def remove_dangling(client: docker.DockerClient, owned: set[str], protected: Ite
         index = ImageIndex.read(client)
         keep = index.expand(protected)
         victims = [i for i in index.images if i in owned and i not in keep and index.dangling(i)]
-        removed = [gone for image_id in victims for gone in _remove_image(client, image_id)]
+        removed = [gone for image_id in victims for gone in _remove_image(client, image_id, index)]
         if not removed:
             return deleted
         deleted += removed
@@ -142,7 +143,8 @@ def remove_dangling(client: docker.DockerClient, owned: set[str], protected: Ite
 def remove_tags(client: docker.DockerClient, tags: Iterable[str], protected: Iterable[str] = ()) -> list[str]:
     """Remove plugin tags (an image goes with its last tag, if no container uses it and no
     image is built on it); a tag, or a tag of an image, in ``protected`` is kept."""
-    keep = ImageIndex.read(client).expand(protected)
+    index = ImageIndex.read(client)
+    keep = index.expand(protected)
     deleted: list[str] = []
     for tag in tags:
         if not is_plugin_tag(tag) or tag in keep:
@@ -152,7 +154,7 @@ def remove_tags(client: docker.DockerClient, tags: Iterable[str], protected: Ite
         except docker.errors.APIError:
             continue
         if image_id not in keep:
-            deleted += _remove_image(client, tag)
+            deleted += _remove_image(client, tag, index)
     return deleted
 
 
@@ -174,17 +176,32 @@ def stale_tags(index: ImageIndex, project: str, keep: int, protected: Iterable[s
     return stale
 
 
+def _mine(context: str | None) -> Path | None:
+    """The folder a ``host:uid:folder`` context label names, if it is of this host and user."""
+    host, _, rest = (context or "").partition(":")
+    uid, _, folder = rest.partition(":")
+    if host != socket.gethostname() or uid != str(os.getuid()) or not folder:
+        return None
+    return Path(folder)
+
+
 def orphaned(context: str | None) -> bool:
-    """True if ``host:folder`` names a folder of this host that no longer exists."""
-    if not context:
+    """True if the context label names a folder of this host and user that provably no longer
+    exists (its parent can be read and the folder is not in it)."""
+    folder = _mine(context)
+    if folder is None:
         return False
-    host, _, folder = context.partition(":")
-    return host == socket.gethostname() and not os.path.isdir(folder)
+    try:
+        folder.lstat()
+    except FileNotFoundError:
+        return os.access(folder.parent, os.R_OK | os.X_OK) or not folder.parent.exists()
+    except OSError:
+        return False  # cannot tell: keep
+    return False
 
 
 def within(context: str | None, root: Path) -> bool:
-    """True if ``host:folder`` names a folder of this host under ``root``."""
-    if not context:
-        return False
-    host, _, folder = context.partition(":")
-    return host == socket.gethostname() and (Path(folder) == root or root in Path(folder).parents)
+    """True if the context label names a folder of this host and user under ``root``."""
+    folder = _mine(context)
+    root = root.resolve()
+    return folder is not None and (folder == root or root in folder.parents)

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import pwd
-import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,7 +26,9 @@ from pathlib import Path
 
 from filelock import FileLock
 
-__all__ = ["Journal", "JournalRecord", "Ledger", "cache_home", "process_alive"]
+from pytest_dockerbuild.engine.process import ProcessId, current
+
+__all__ = ["Journal", "JournalRecord", "Ledger", "cache_home"]
 
 
 def cache_home() -> Path:
@@ -43,35 +44,12 @@ def cache_home() -> Path:
     return home / ".cache" / "pytest-dockerbuild"
 
 
-def _process_start(pid: int) -> str:
-    """When process ``pid`` started (clock ticks since boot, from /proc), so that a reused pid
-    is not taken for the process that wrote a journal; "" where /proc cannot tell."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rpartition(")")[2].split()[19]
-
-
-def process_alive(pid: int, start: str = "") -> bool:
-    """True if process ``pid`` of this host runs (and, given its ``start``, is the same process)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return not start or _process_start(pid) in ("", start)
-
-
 @dataclass
 class JournalRecord:
     """One journal as read back."""
 
     path: Path
-    host: str = ""
-    pid: int = 0
-    start: str = ""
+    process: ProcessId | None = None  #: the process that wrote it
     run_id: str = ""
     created: list[str] = field(default_factory=list)  #: image ids (maybe short) its builds committed
     containers: list[str] = field(default_factory=list)  #: containers the classic builder ran steps in
@@ -79,8 +57,8 @@ class JournalRecord:
 
     @property
     def alive(self) -> bool:
-        """True unless its process is provably gone (a journal of another host counts as alive)."""
-        return self.host != socket.gethostname() or process_alive(self.pid, self.start)
+        """True unless its process is provably gone (see :attr:`ProcessId.alive`)."""
+        return self.process is None or self.process.alive
 
     @classmethod
     def read(cls, path: Path) -> JournalRecord:
@@ -96,8 +74,8 @@ class JournalRecord:
                 continue  # a line cut by a kill
             kind, value = event.get("event"), event.get("value")
             if kind == "start" and isinstance(value, dict):
-                record.host, record.pid = str(value.get("host", "")), int(value.get("pid", 0))
-                record.start, record.run_id = str(value.get("start", "")), str(value.get("run", ""))
+                record.process = ProcessId.parse(str(value.get("process", "")))
+                record.run_id = str(value.get("run", ""))
             elif kind == "created":
                 record.created.append(str(value))
             elif kind == "container":
@@ -123,9 +101,7 @@ class Journal:
             if not self._started:
                 self._started = True
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                start = {"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid()),
-                         "run": self.run_id, "time": time.time()}  # fmt: skip
-                self._write("start", start)
+                self._write("start", {"process": str(current()), "run": self.run_id, "time": time.time()})
             with open(self.path, "a", encoding="utf-8") as out:
                 out.write(json.dumps({"event": event, "value": value}) + "\n")
         except OSError:
@@ -148,10 +124,6 @@ class Journal:
             self.used.add(reference)
             self._write("uses", reference)
 
-    def record(self) -> JournalRecord:
-        return JournalRecord(self.path, socket.gethostname(), os.getpid(), "", self.run_id,
-                             list(self.created), list(self.containers), set(self.used))  # fmt: skip
-
     def close(self) -> None:
         self.path.unlink(missing_ok=True)
 
@@ -167,7 +139,8 @@ class Ledger:
         return cls(cache_home() / "ledger" / hashlib.sha256(engine_id.encode()).hexdigest()[:16])
 
     def journal(self, run_id: str) -> Journal:
-        name = f"{socket.gethostname()}-{os.getpid()}-{_process_start(os.getpid()) or int(time.time())}.jsonl"
+        process = current()
+        name = f"{process.host}-{process.namespace}-{process.pid}-{process.start or int(time.time())}.jsonl"
         return Journal(self.folder / "journals" / name, run_id)
 
     def journals(self) -> list[JournalRecord]:

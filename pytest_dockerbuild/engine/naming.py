@@ -10,6 +10,7 @@ by which a run removes its own and the next run removes a dead run's.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import socket
 from pathlib import Path
@@ -21,6 +22,7 @@ __all__ = [
     "LABEL_OWNER",
     "LABEL_PROJECT",
     "LABEL_RUN",
+    "base_tag",
     "image_labels",
     "is_plugin_tag",
     "key_tag",
@@ -33,9 +35,11 @@ __all__ = [
 
 LABEL_MANAGED = "pytest-dockerbuild.managed"  #: "true" on every image, container and network
 LABEL_RUN = "pytest-dockerbuild.run"  #: the run id, on containers and networks
-LABEL_OWNER = "pytest-dockerbuild.owner"  #: "<host>:<pid>" of the pytest process, on containers and networks
+#: the pytest process (``host:pidns:pid:start``, see :mod:`~pytest_dockerbuild.engine.process`), on containers
+#: and networks
+LABEL_OWNER = "pytest-dockerbuild.owner"
 LABEL_PROJECT = "pytest-dockerbuild.project"  #: the project id (see :func:`project_id`), on built images
-LABEL_CONTEXT = "pytest-dockerbuild.context"  #: "<host>:<context folder>", on built images
+LABEL_CONTEXT = "pytest-dockerbuild.context"  #: "<host>:<uid>:<context folder>", on built images
 IMAGE_REPOSITORY = "pytest-dockerbuild"  #: built images are tagged pytest-dockerbuild/<project>:<stage>-...
 
 
@@ -60,7 +64,7 @@ def image_labels(context: Path) -> dict[str, str]:
     return {
         LABEL_MANAGED: "true",
         LABEL_PROJECT: project_id(context),
-        LABEL_CONTEXT: f"{socket.gethostname()}:{context.resolve()}",
+        LABEL_CONTEXT: f"{socket.gethostname()}:{os.getuid()}:{context.resolve()}",
     }
 
 
@@ -78,6 +82,12 @@ def stage_tag(context: Path, stage: str, image_id: str) -> str:
     """``pytest-dockerbuild/<project>:<stage>-<image id>``: a stage image a classic build
     committed; the tag keeps it, and its layer cache, from dangling."""
     return f"{repository(project_id(context))}:{_stage_slug(stage)}-{image_id.split(':')[-1][:12]}"
+
+
+def base_tag(context: Path, image_id: str) -> str:
+    """``pytest-dockerbuild/<project>:base-<image id>``: the plugin's own image on top of a base
+    image (the classic backend builds on it, so that its step images are the plugin's alone)."""
+    return f"{repository(project_id(context))}:base-{image_id.split(':')[-1][:12]}"
 
 
 def is_plugin_tag(tag: str) -> bool:

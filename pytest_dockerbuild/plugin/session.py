@@ -82,8 +82,10 @@ class Session:
         if self._engine is None:
             if self.lost is not None:
                 raise self.lost
+            basetemp = self._basetemp()
+            exports = basetemp / "dockerbuild-exports" if basetemp is not None else None
             try:
-                self._engine = Engine(run_id=self.run_id, worker=self.worker or "main")
+                self._engine = Engine(run_id=self.run_id, worker=self.worker or "main", export_dir=exports)
             except EngineUnavailable as error:
                 self.lost = error
                 raise
@@ -101,11 +103,8 @@ class Session:
 
     def builder(self) -> Builder:
         if self._builder is None:
-            factory = getattr(self.config, "_tmp_path_factory", None)  # pytest's, also without a fixture
-            basetemp: Path | None = factory.getbasetemp() if factory is not None else None
-            shared = None
-            if self.worker is not None and basetemp is not None:  # workers' basetemps share the controller's
-                shared = basetemp.parent / f"dockerbuild-builds-{self.run_id}"
+            basetemp = self._basetemp()
+            shared = self._shared_dir() if self.worker is not None else None
             options = self.options
             self._builder = Builder(
                 self.engine(), options.image_map, options.backend, reuse=options.reuse, log_tail=options.log_lines,
@@ -159,8 +158,9 @@ class Session:
 
     # -- the end ------------------------------------------------------------------------
     def finish(self) -> None:
-        """Remove this process's containers and networks and its builds' leftovers, and untag old
-        images; a controller of xdist workers removes what killed workers left."""
+        """Remove this process's containers and networks and its builds' leftovers; in the last
+        process of the run (not an xdist worker) untag old images, for the projects the run
+        built, and remove what killed workers left."""
         if self.options.baseline is not None:
             self.options.baseline.save()
         engine = self._engine
@@ -171,15 +171,43 @@ class Session:
                 return
         if engine is None:
             return
-        projects = self._builder.projects if self._builder is not None else set()
         try:
             cleanup = Cleanup(engine)
             cleanup.remove_run_resources(own_only=self.worker is not None)
-            cleanup.finish(projects, keep=self.options.keep_images)
+            if self.worker is not None:
+                self._hand_over_projects()
+            cleanup.finish(self._projects(), keep=self.options.keep_images, retain=self.worker is None)
         except (requests.RequestException, docker.errors.DockerException):
             pass  # the engine went away: the next run sweeps what is left
         engine.close()
         self._engine = None
+
+    def _basetemp(self) -> Path | None:
+        """The run's temporary folder (pytest's ``tmp_path_factory``, also where no fixture asks)."""
+        factory = getattr(self.config, "_tmp_path_factory", None)
+        return factory.getbasetemp() if factory is not None else None
+
+    def _shared_dir(self) -> Path | None:
+        """Where the pytest-xdist workers of this run share builds (the controller's basetemp)."""
+        basetemp = self._basetemp()
+        if basetemp is None:
+            return None
+        return (basetemp.parent if self.worker is not None else basetemp) / f"dockerbuild-builds-{self.run_id}"
+
+    def _hand_over_projects(self) -> None:
+        """A worker leaves the projects it built for the controller's clean-up."""
+        shared = self._shared_dir()
+        if shared is not None and self._builder is not None and self._builder.projects:
+            shared.mkdir(parents=True, exist_ok=True)
+            (shared / f"projects-{self.worker}.txt").write_text("\n".join(sorted(self._builder.projects)))
+
+    def _projects(self) -> set[str]:
+        projects = set(self._builder.projects) if self._builder is not None else set()
+        shared = self._shared_dir()
+        if self.has_workers and shared is not None:
+            for handed in shared.glob("projects-*.txt"):
+                projects |= set(handed.read_text().split())
+        return projects
 
 
 def prune_command(config: pytest.Config) -> int | None:
