@@ -35,13 +35,14 @@ def marked_leftovers(marker: str) -> tuple[list[str], list[str]]:
     containers = [
         c.name for c in client.containers.list(all=True, ignore_removed=True) if marker in str(c.attrs["Config"])
     ]
-    dangling = [image.short_id for image in client.images.list(filters={"dangling": True}) if _made_by(image, marker)]
+    dangling = [entry["Id"][7:19] for entry in client.api.images(filters={"dangling": True})
+                if _made_by(client, entry["Id"], marker)]  # fmt: skip
     return containers, dangling
 
 
-def _made_by(image: docker.models.images.Image, marker: str) -> bool:
+def _made_by(client: docker.DockerClient, image: str, marker: str) -> bool:
     try:
-        history = image.history()
+        history = client.api.history(image)
     except docker.errors.NotFound:  # removed since the listing (by another test's run)
         return False
     return any(marker in (entry.get("CreatedBy") or "") for entry in history)

@@ -199,7 +199,7 @@ def test_a_users_build_of_the_same_lines_shares_no_image_with_the_plugin(inner: 
         result = inner.runpytest_subprocess("--dockerbuild-prune=app")
         result.stdout.fnmatch_lines(["dockerbuild: removed 1 images, *"])
         assert_exists(users.id)
-        assert marked_leftovers(marker)[1] == [users.short_id], "the plugin's own step images went"
+        assert marked_leftovers(marker)[1] == [users.id[7:19]], "the plugin's own step images went"
     finally:
         client.images.remove(users.id)
 
