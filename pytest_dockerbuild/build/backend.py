@@ -1,0 +1,135 @@
+"""What a builder backend is: the :class:`Backend` protocol, what it receives
+(:class:`BuildJob`) and what it returns (:class:`BuildOutput`).
+
+A backend runs one build on the engine and parses its own output into the
+result model; it never sees the :class:`~pytest_dockerbuild.build.builder.Builder`.
+Backends are listed in :mod:`pytest_dockerbuild.build.registry`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+from pytest_dockerbuild.build.log import BuildLog
+from pytest_dockerbuild.build.model import BuildRequest, StageResult
+from pytest_dockerbuild.dockerfile import Dockerfile, normalize_image
+from pytest_dockerbuild.errors import BuildFailed
+
+if TYPE_CHECKING:
+    from pytest_dockerbuild.engine.client import Engine
+
+__all__ = ["Backend", "BuildJob", "BuildOutput", "dockerignore", "failure_at", "read_patterns", "remote_sources", "resolve_base"]
+
+
+@dataclass
+class BuildJob:
+    """One build for a backend to run."""
+
+    request: BuildRequest
+    dockerfile: Dockerfile  #: the parsed Dockerfile of the request
+    key: str  #: its content key (the image is tagged with it: :func:`~pytest_dockerbuild.engine.naming.key_tag`)
+    log: BuildLog  #: where the backend writes the build log
+    engine: Engine  #: the engine (its client, a connection of its own, the journal of what it commits)
+    log_tail: int = 20  #: lines of log a failure message shows
+
+
+@dataclass
+class BuildOutput:
+    """What a successful build made."""
+
+    image_id: str
+    stages: list[StageResult]
+    seconds: float
+
+
+class Backend(Protocol):
+    """A way to build: it names itself, says whether it works here, which files it reads, and
+    builds (raising :class:`~pytest_dockerbuild.errors.BuildFailed` and the Dockerfile errors)."""
+
+    name: ClassVar[str]  #: as ``--dockerbuild-backend`` and ``backend=`` name it
+
+    def unavailable(self) -> str | None:
+        """Why it cannot build here (and what to do), or None if it can."""
+        ...
+
+    def environment(self) -> dict[str, str]:
+        """What it reads of this process's environment that can change what it builds (part of
+        the content key)."""
+        ...
+
+    def ignore_patterns(self, context: Path, dockerfile: Path) -> list[str]:
+        """The ignore patterns the content key applies, as docker-py's matcher reads them, to
+        find the context files the backend sends.  A backend whose own matcher may keep a file
+        docker-py's drops gives fewer patterns (the key hashes more files, never fewer)."""
+        ...
+
+    def unrepeatable(self, request: BuildRequest, dockerfile: Dockerfile) -> list[str]:
+        """Why an earlier run's image for the same content key may differ from a build now (an
+        input no key holds: a URL it fetches, the git commit it labels...); [] when none."""
+        ...
+
+    def build(self, job: BuildJob) -> BuildOutput:
+        """Build, leaving the image untagged by its key (the builder tags it once the key is
+        checked again); raise :class:`~pytest_dockerbuild.errors.BuildFailed` and friends."""
+        ...
+
+
+def dockerignore(context: Path) -> Path | None:
+    """The context's ``.dockerignore``, if there is one."""
+    path = context / ".dockerignore"
+    return path if path.is_file() else None
+
+
+def read_patterns(ignore: Path | None) -> list[str]:
+    """The patterns of an ignore file (as docker-py reads them)."""
+    if ignore is None:
+        return []
+    lines = [line.strip() for line in ignore.read_text(encoding="utf-8", errors="replace").splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def remote_sources(dockerfile: Dockerfile) -> list[str]:
+    """``ADD`` sources fetched from the network without a pinned checksum (a URL, a git
+    repository): what they hold is in no content key."""
+    found = []
+    for stage in dockerfile.stages:
+        for instruction in stage.instructions:
+            if instruction.keyword == "ADD" and "checksum" not in instruction.flags:
+                found += [f"line {instruction.line}: ADD {source}" for source in instruction.arguments[:-1]
+                          if re.match(r"^(https?://|git@|git://|ssh://)", source)]  # fmt: skip
+    return found
+
+
+def resolve_base(request: BuildRequest, base: str, external: bool) -> str:
+    """The image a stage is built FROM after substitution (``base`` itself for an earlier stage)."""
+    return request.image_map.get(normalize_image(base), base) if external else base
+
+
+def failure_at(
+    job: BuildJob, reason: str, *, stage_index: int | None = None, step: int | None = None,
+    exit_code: int | None = None, log: Sequence[str] = (),
+) -> BuildFailed:  # fmt: skip
+    """A :class:`BuildFailed` for a failure at ``step`` (1-based, FROM is 1) of stage ``stage_index``."""
+    stages = job.dockerfile.stages
+    stage = stages[stage_index] if stage_index is not None and 0 <= stage_index < len(stages) else None
+    instruction = None
+    if stage is not None and step is not None and 0 < step <= len(stage.instructions):
+        instruction = stage.instructions[step - 1]
+    return BuildFailed(
+        dockerfile=job.request.dockerfile,
+        reason=reason,
+        stage=stage.ref if stage else None,
+        step=step,
+        steps_in_stage=len(stage.instructions) if stage else None,
+        instruction=instruction.text if instruction else None,
+        line=instruction.line if instruction else None,
+        exit_code=exit_code,
+        log=log,
+        tail=job.log_tail,
+        target=job.request.target,
+        backend=job.request.backend,
+    )

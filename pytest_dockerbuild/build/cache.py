@@ -1,0 +1,78 @@
+"""Where the outcome of a build is found again instead of building: this session,
+the other pytest-xdist workers of this run, and an image an earlier run built.
+
+A failure is found again only in this session and run (a new run tries again:
+builds are not deterministic); an earlier run's image is found by the tag of
+its content key.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import docker.errors
+from filelock import FileLock
+
+from pytest_dockerbuild.build.model import BuildResult
+from pytest_dockerbuild.errors import DockerbuildError
+
+if TYPE_CHECKING:
+    from pytest_dockerbuild.engine.client import Engine
+
+__all__ = ["BuildCache", "Outcome"]
+
+Outcome: TypeAlias = "BuildResult | DockerbuildError"
+
+
+class BuildCache:
+    """The session's outcomes by content key, the run's shared records, and earlier runs' images."""
+
+    def __init__(self, engine: Engine, shared_dir: Path | None = None) -> None:
+        self.engine = engine
+        #: where the pytest-xdist workers of one run share outcomes (a lock and a record per key)
+        self.shared_dir = shared_dir
+        self._session: dict[str, Outcome] = {}
+
+    def in_session(self, key: str) -> Outcome | None:
+        return self._session.get(key)
+
+    def remember(self, key: str, outcome: Outcome) -> None:
+        self._session[key] = outcome
+
+    def shared(
+        self, key: str, read: bool, produce: Callable[[], Outcome], adopt: Callable[[dict[str, Any]], Outcome]
+    ) -> Outcome:
+        """Once per run across pytest-xdist workers: the first worker produces the outcome under a
+        file lock and leaves a record, which the others ``adopt`` (unless not ``read``: then they
+        produce their own, and leave its record)."""
+        if self.shared_dir is None:
+            return produce()
+        self.shared_dir.mkdir(parents=True, exist_ok=True)
+        record = self.shared_dir / f"{key}.pickle"
+        with FileLock(str(self.shared_dir / f"{key}.lock")):
+            if read and record.exists():
+                return adopt(pickle.loads(record.read_bytes()))
+            outcome = produce()
+            partial = record.with_suffix(f".{os.getpid()}.partial")
+            partial.write_bytes(pickle.dumps(_record_of(outcome)))
+            partial.replace(record)
+            return outcome
+
+    def earlier_image(self, tag: str) -> str | None:
+        """The id of the image under ``tag`` (an earlier run's build of a content key), if any."""
+        self.engine.journal.uses(tag)  # before the look-up: a prune by a run in parallel keeps it
+        try:
+            return str(self.engine.client.api.inspect_image(tag)["Id"])
+        except docker.errors.APIError:
+            return None
+
+
+def _record_of(outcome: Outcome) -> dict[str, Any]:
+    if isinstance(outcome, BuildResult):
+        return {"image": outcome.image.id, "backend": outcome.backend, "stages": outcome.stages,
+                "log": outcome.log, "seconds": outcome.seconds, "reused": outcome.reused}  # fmt: skip
+    return {"error": outcome}
