@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pytest_dockerbuild import Builder, Image
+from pytest_dockerbuild.build.cache import BuildCache
 from pytest_dockerbuild.engine.client import Engine
 
 
@@ -50,7 +51,7 @@ def overhead(options: argparse.Namespace) -> dict[str, float]:
     builder.build(context, reuse=False)  # built (and tagged by content key) before timing
 
     def fresh(reuse: bool) -> None:
-        builder._cache.clear()  # forget the session's results: as in a new run, same process
+        builder.cache = BuildCache(builder.engine)  # forget the session's results: as in a new run, same process
         builder.build(context, reuse=reuse)
 
     profile = Path(options.profile) if options.profile else None

@@ -41,7 +41,6 @@ from pytest_dockerbuild.errors import (
     UnknownStage,
 )
 
-# decode_dockerfile, normalize_image and parse_image_map are re-exported: they were defined here
 __all__ = ["Dockerfile", "Instruction", "Stage"]
 
 KNOWN_INSTRUCTIONS = frozenset(
