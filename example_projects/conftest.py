@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,7 +14,7 @@ from pytest_dockerbuild import Builder, BuildResult
 HERE = Path(__file__).parent
 
 
-def built(project: str, target: str | None = None) -> Any:
+def built(project: str, target: str | None = None) -> object:
     """A session fixture: the build of ``project`` (or of its stage ``target``)."""
 
     @pytest.fixture(scope="session")

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
+import subprocess
+import sys
 import textwrap
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import BASE
+from helpers import BASE, EngineProxy, MakeContext, SshEngine
+
+from pytest_dockerbuild import Builder
+from pytest_dockerbuild.engine.client import Engine
 
 INI = f"""
 [pytest]
@@ -16,7 +25,7 @@ dockerbuild_base_images =
 
 
 @pytest.fixture
-def make_context(tmp_path: Path):  # type: ignore[no-untyped-def]
+def make_context(tmp_path: Path) -> MakeContext:
     """Write a build context: ``make_context("FROM ...", files={"a.txt": "x"})`` -> its folder."""
     counter = iter(range(1000))
 
@@ -44,27 +53,22 @@ BACKENDS = ["classic", "buildkit"]
 
 
 @pytest.fixture(scope="session")
-def builders(dockerbuild_engine):  # type: ignore[no-untyped-def]
+def builders(dockerbuild_engine: Engine) -> dict[str, Builder]:
     """One Builder per backend, sharing the engine (each has its own session cache)."""
-    from pytest_dockerbuild import Builder
-
     image_map = {"diamol/base": BASE}
     return {backend: Builder(dockerbuild_engine, image_map, backend=backend) for backend in BACKENDS}
 
 
 @pytest.fixture(params=BACKENDS)
-def builder(request: pytest.FixtureRequest, builders):  # type: ignore[no-untyped-def]
+def builder(request: pytest.FixtureRequest, builders: dict[str, Builder]) -> Builder:
     """The same test against the classic builder and against BuildKit."""
     return builders[request.param]
 
 
 @pytest.fixture
-def engine_proxy():  # type: ignore[no-untyped-def]
+def engine_proxy() -> Iterator[EngineProxy]:
     """Start a TCP proxy to the local engine: ``proxy = engine_proxy("127.0.0.1")`` ->
     (process, ``tcp://host:port``); stopped at teardown."""
-    import subprocess
-    import sys
-
     started: list[subprocess.Popen[str]] = []
 
     def start(host: str = "127.0.0.1") -> tuple[subprocess.Popen[str], str]:
@@ -82,16 +86,11 @@ def engine_proxy():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def ssh_engine(tmp_path: Path):  # type: ignore[no-untyped-def]
+def ssh_engine(tmp_path: Path) -> Iterator[SshEngine]:
     """A private sshd on a loopback port in front of the local engine (the docker CLI answers
     ``docker system dial-stdio`` there): -> (``ssh://root@127.0.0.1:PORT``, a folder to put
     first on PATH, whose ``ssh`` reaches it with its own config and key). ssh reads its
     config from the passwd home, not $HOME, so the test wraps the binary instead."""
-    import shutil
-    import socket
-    import subprocess
-    import time
-
     sshd = shutil.which("sshd") or "/usr/sbin/sshd"
     if not Path(sshd).exists():
         pytest.fail("sshd is missing: scripts/setup installs Debian's openssh-server")

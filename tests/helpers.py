@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+from typing import Protocol, TypeAlias
+
 import docker
 
 BASE = "dockerbuild-offline/base:bookworm"  # made by scripts/base_images.py
@@ -23,6 +27,25 @@ ENV MARKER={marker}
 COPY --from=test-stage {copied} /build.txt
 CMD ["cat", "/build.txt"]
 """
+
+
+class MakeContext(Protocol):
+    """The ``make_context`` fixture: write a build context, return its folder."""
+
+    def __call__(
+        self, dockerfile: str | None, files: dict[str, str] | None = None, name: str | None = None
+    ) -> Path: ...
+
+
+class EngineProxy(Protocol):
+    """The ``engine_proxy`` fixture: start a TCP proxy to the local engine on ``host``, return
+    its process and ``tcp://host:port``."""
+
+    def __call__(self, host: str = "127.0.0.1") -> tuple[subprocess.Popen[str], str]: ...
+
+
+# The ``ssh_engine`` fixture: ``ssh://root@127.0.0.1:PORT`` and the folder of its ``ssh`` wrapper.
+SshEngine: TypeAlias = tuple[str, Path]
 
 
 def marked_demo(marker: str, test_command: str = "true", copied: str = "/build.txt") -> str:

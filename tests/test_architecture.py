@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from helpers import MakeContext
 
 import pytest_dockerbuild
 from pytest_dockerbuild import Builder, StageResult
@@ -133,7 +134,7 @@ def test_the_public_api_is_sorted_and_complete() -> None:
 
 def test_a_moved_name_still_imports_with_a_warning() -> None:
     with pytest.warns(DeprecationWarning, match="import it from pytest_dockerbuild.engine.client"):
-        assert pytest_dockerbuild.Engine is Engine  # type: ignore[attr-defined]
+        assert pytest_dockerbuild.Engine is Engine
 
 
 # -- a backend is one module and one registry line ------------------------------------------------
@@ -190,10 +191,7 @@ def test_an_unknown_backend_names_the_choices(fake: FakeBackend) -> None:
 
 
 def test_the_builder_hands_a_job_to_the_backend(
-    fake: FakeBackend,
-    dockerbuild_engine,
-    make_context,
-    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+    fake: FakeBackend, dockerbuild_engine: Engine, make_context: MakeContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     builder = Builder(dockerbuild_engine, {"diamol/base": "dockerbuild-offline/base:bookworm"}, backend="fake")
     context = make_context("FROM diamol/base\nRUN false\n")
@@ -215,9 +213,7 @@ class ChangingBackend(FakeBackend):
 
 
 def test_an_image_whose_inputs_changed_during_its_build_gets_no_key(
-    dockerbuild_engine: Engine,
-    make_context,
-    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+    dockerbuild_engine: Engine, make_context: MakeContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     changing = ChangingBackend()
     monkeypatch.setattr(registry, "BACKENDS", {"fake": changing, **registry.BACKENDS})

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import marked_demo, marked_leftovers
+from helpers import MakeContext, marked_demo, marked_leftovers
 
 from pytest_dockerbuild import (
     BaseImageMissing,
@@ -27,13 +28,13 @@ def three_stages(test_command: str = "true", copied: str = "/build.txt") -> str:
 
 
 @pytest.fixture
-def leftovers(builder: Builder):  # type: ignore[no-untyped-def]
+def leftovers(builder: Builder) -> Iterator[None]:
     """Fails the test if its build leaves a container or a dangling image behind."""
     yield
     assert marked_leftovers(MARKER) == ([], []), "the build left containers or dangling images"
 
 
-def test_missing_dockerfile(builder: Builder, make_context, leftovers) -> None:  # type: ignore[no-untyped-def]
+def test_missing_dockerfile(builder: Builder, make_context: MakeContext, leftovers: None) -> None:
     context = make_context(None)
     with pytest.raises(DockerfileNotFound) as error:
         builder.build(context)
@@ -46,13 +47,13 @@ def test_missing_context(builder: Builder, tmp_path: Path) -> None:
         builder.build(tmp_path / "nowhere")
 
 
-def test_empty_dockerfile(builder: Builder, make_context, leftovers) -> None:  # type: ignore[no-untyped-def]
+def test_empty_dockerfile(builder: Builder, make_context: MakeContext, leftovers: None) -> None:
     context = make_context("# only a comment\n\n")
     with pytest.raises(DockerfileEmpty, match="holds no instruction: it needs at least a FROM line"):
         builder.build(context)
 
 
-def test_syntax_error_names_file_and_line(builder: Builder, make_context, leftovers) -> None:  # type: ignore[no-untyped-def]
+def test_syntax_error_names_file_and_line(builder: Builder, make_context: MakeContext, leftovers: None) -> None:
     context = make_context("FROM diamol/base\nRUN true\nFORM diamol/base\n")
     with pytest.raises(DockerfileSyntaxError) as error:
         builder.build(context)
@@ -60,7 +61,7 @@ def test_syntax_error_names_file_and_line(builder: Builder, make_context, leftov
     assert str(error.value) == f"Dockerfile syntax error at {context / 'Dockerfile'}:3: unknown instruction 'FORM'"
 
 
-def test_unknown_target_lists_the_stages(builder: Builder, make_context, leftovers) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_target_lists_the_stages(builder: Builder, make_context: MakeContext, leftovers: None) -> None:
     context = make_context(three_stages())
     with pytest.raises(UnknownStage) as error:
         builder.build(context, target="tset-stage")
@@ -68,7 +69,7 @@ def test_unknown_target_lists_the_stages(builder: Builder, make_context, leftove
     assert "has no stage 'tset-stage'; its stages are: 'build-stage', 'test-stage', '2'" in str(error.value)
 
 
-def test_failing_run_in_a_middle_stage(builder: Builder, make_context, leftovers) -> None:  # type: ignore[no-untyped-def]
+def test_failing_run_in_a_middle_stage(builder: Builder, make_context: MakeContext, leftovers: None) -> None:
     context = make_context(three_stages("echo 'expected 3 lines, got 2' >&2 && exit 3"))
     with pytest.raises(BuildFailed) as error:
         builder.build(context)
@@ -82,7 +83,7 @@ def test_failing_run_in_a_middle_stage(builder: Builder, make_context, leftovers
     assert "exit code: 3" in message
 
 
-def test_the_same_failure_is_raised_again_without_rebuilding(builder: Builder, make_context) -> None:  # type: ignore[no-untyped-def]
+def test_the_same_failure_is_raised_again_without_rebuilding(builder: Builder, make_context: MakeContext) -> None:
     context = make_context(three_stages("exit 4"))
     with pytest.raises(BuildFailed) as first:
         builder.build(context)
@@ -93,7 +94,7 @@ def test_the_same_failure_is_raised_again_without_rebuilding(builder: Builder, m
     assert second.value is not first.value and str(second.value) == str(first.value)
 
 
-def test_copy_from_a_file_the_stage_lacks(builder: Builder, make_context, leftovers) -> None:  # type: ignore[no-untyped-def]
+def test_copy_from_a_file_the_stage_lacks(builder: Builder, make_context: MakeContext, leftovers: None) -> None:
     context = make_context(three_stages(copied="/no-such-file.txt"))
     with pytest.raises(BuildFailed) as error:
         builder.build(context)
@@ -105,7 +106,7 @@ def test_copy_from_a_file_the_stage_lacks(builder: Builder, make_context, leftov
     assert f"Docker build failed in stage '2', step 3/4 ({context / 'Dockerfile'}:12):" in str(failure)
 
 
-def test_missing_base_image_says_how_to_map_it(builder: Builder, make_context, leftovers) -> None:  # type: ignore[no-untyped-def]
+def test_missing_base_image_says_how_to_map_it(builder: Builder, make_context: MakeContext, leftovers: None) -> None:
     context = make_context("FROM diamol/base AS ok\nRUN true\nFROM no-such/image:1 AS app\nRUN true\n")
     with pytest.raises(BaseImageMissing) as error:
         builder.build(context)
@@ -113,19 +114,19 @@ def test_missing_base_image_says_how_to_map_it(builder: Builder, make_context, l
     assert "dockerbuild_base_images = no-such/image:1=<local image>" in str(error.value)
 
 
-def test_expect_failure_in_the_wrong_stage_explains(builder: Builder, make_context) -> None:  # type: ignore[no-untyped-def]
+def test_expect_failure_in_the_wrong_stage_explains(builder: Builder, make_context: MakeContext) -> None:
     context = make_context(three_stages("exit 2"))
     with pytest.raises(AssertionError, match="it failed in stage 'test-stage', not 'build-stage'"):
         builder.expect_failure(context, stage="build-stage")
 
 
-def test_expect_failure_of_a_good_build_explains(builder: Builder, make_context) -> None:  # type: ignore[no-untyped-def]
+def test_expect_failure_of_a_good_build_explains(builder: Builder, make_context: MakeContext) -> None:
     context = make_context(three_stages())
     with pytest.raises(AssertionError, match="to fail in stage 'test-stage', but it succeeded"):
         builder.expect_failure(context, stage="test-stage")
 
 
-def test_a_label_with_a_line_break(builders: dict[str, Builder], make_context) -> None:  # type: ignore[no-untyped-def]
+def test_a_label_with_a_line_break(builders: dict[str, Builder], make_context: MakeContext) -> None:
     """The classic builder's LABEL cannot hold a line break: a clear error, not a Dockerfile syntax
     error about a line the user never wrote; BuildKit sets it."""
     context = make_context(three_stages())

@@ -472,7 +472,7 @@ def test_log_lines_are_joined_across_entries_per_vertex() -> None:
 
 def test_log_of_an_unknown_vertex_goes_to_the_log_only() -> None:
     stream = parse(logs("sha256:nowhere", "orphan line\n"))
-    assert (stream.log, stream.vertices) == (["orphan line"], {})
+    assert stream.log == ["orphan line"] and stream.vertices == {}
 
 
 def test_a_vertex_keeps_its_first_error() -> None:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import NoReturn
 
 import pytest
+from helpers import MakeContext
 
 from pytest_dockerbuild import Builder, DockerfileSyntaxError
 
@@ -19,7 +20,7 @@ def write_dockerfile(folder: Path, data: bytes) -> Path:
     return folder
 
 
-def test_a_bom_is_dropped(builder: Builder, make_context) -> None:  # type: ignore[no-untyped-def]
+def test_a_bom_is_dropped(builder: Builder, make_context: MakeContext) -> None:
     marker = uuid.uuid4().hex.encode()
     context = write_dockerfile(make_context(None), b"\xef\xbb\xbfFROM diamol/base\nRUN echo " + marker + b" > /x\n")
     result = builder.build(context)
@@ -27,7 +28,7 @@ def test_a_bom_is_dropped(builder: Builder, make_context) -> None:  # type: igno
     assert [(step.keyword, step.line) for step in result.steps] == [("FROM", 1), ("RUN", 2)]
 
 
-def test_invalid_utf8_becomes_one_replacement_character_per_byte(builder: Builder, make_context) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_utf8_becomes_one_replacement_character_per_byte(builder: Builder, make_context: MakeContext) -> None:
     """What the engine makes of the raw bytes (measured with ``docker build`` and ``docker buildx
     build`` on these bytes): each invalid byte becomes U+FFFD, a truncated sequence one per byte."""
     marker = uuid.uuid4().hex.encode()
@@ -47,7 +48,7 @@ def test_invalid_utf8_becomes_one_replacement_character_per_byte(builder: Builde
 class Unreachable:
     """Stands in for the engine: any use of it fails the test."""
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> NoReturn:
         raise AssertionError(f"the engine was asked for {name!r}")
 
 
@@ -58,9 +59,9 @@ class Unreachable:
         ("ARG TAG\nFROM diamol/base:$TAG AS app\n", {"TAG": ""}, "FROM diamol/base:$TAG in stage 'app' expands to"),
     ],
 )
-def test_a_from_variable_without_value_is_refused_before_the_engine(  # type: ignore[no-untyped-def]
-    builder: Builder, make_context, monkeypatch: pytest.MonkeyPatch, dockerfile: str, build_args: dict[str, str],
-    problem: str,
+def test_a_from_variable_without_value_is_refused_before_the_engine(
+    builder: Builder, make_context: MakeContext, monkeypatch: pytest.MonkeyPatch, dockerfile: str,
+    build_args: dict[str, str], problem: str,
 ) -> None:  # fmt: skip
     context = make_context(dockerfile)
     monkeypatch.setattr(builder, "engine", Unreachable())
@@ -71,7 +72,7 @@ def test_a_from_variable_without_value_is_refused_before_the_engine(  # type: ig
     assert "is empty: pass a value in build_args" in error.value.problem
 
 
-def test_a_from_variable_with_a_value_builds(builder: Builder, make_context) -> None:  # type: ignore[no-untyped-def]
+def test_a_from_variable_with_a_value_builds(builder: Builder, make_context: MakeContext) -> None:
     marker = uuid.uuid4().hex
     context = make_context(f"ARG BASE\nFROM $BASE\nRUN echo {marker} > /x\n")
     result = builder.build(context, build_args={"BASE": "diamol/base"})

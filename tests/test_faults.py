@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 
 import docker
 import pytest
-from helpers import marked_leftovers
+from helpers import EngineProxy, marked_leftovers
 
 BASE = "dockerbuild-offline/base:bookworm"
 
@@ -121,8 +121,14 @@ def test_a_signal_during_a_build(inner: pytest.Pytester, witnesses: list[str], b
     (inner.path / "app" / "Dockerfile").write_text(slow_once(marker, seconds=8))
     started = inner.path / "building"
     inner.makepyfile(BUILD_TEST.format(started=str(started)))
-    output = fault_when(inner, lambda: started.exists() and time.sleep(2) is None, f"--dockerbuild-backend={backend}",
-                        sig=sig)  # fmt: skip
+
+    def building_for_two_seconds() -> bool:
+        if not started.exists():
+            return False
+        time.sleep(2)
+        return True
+
+    output = fault_when(inner, building_for_two_seconds, f"--dockerbuild-backend={backend}", sig=sig)
     if sig == signal.SIGINT:
         assert "KeyboardInterrupt" in output
         wait_for(lambda: marked_leftovers(marker) == ([], []), timeout=30)
@@ -205,7 +211,9 @@ def test_an_oom_style_kill_of_a_step(inner: pytest.Pytester, witnesses: list[str
     assert_next_run_recovers(inner, marker, witnesses, f"--dockerbuild-backend={backend}")
 
 
-def test_a_lost_engine_gives_one_clear_error(inner: pytest.Pytester, engine_proxy, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_lost_engine_gives_one_clear_error(
+    inner: pytest.Pytester, engine_proxy: EngineProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     proxy, address = engine_proxy()
     monkeypatch.setenv("DOCKER_HOST", address)
     inner.mkdir("app")

@@ -171,7 +171,7 @@ def test_findings_carry_severity_path_and_render_as_a_report_line() -> None:
     )
     assert str(lint("db001-bad.Dockerfile")[0]).startswith(f"{DATA / 'db001-bad.Dockerfile'}:7: DB001 info: ")
     with pytest.raises(dataclasses.FrozenInstanceError):
-        finding.line = 1  # type: ignore[misc]
+        finding.line = 1  # type: ignore[misc]  # a frozen field, on purpose
 
 
 def test_findings_are_sorted_by_line_then_rule() -> None:

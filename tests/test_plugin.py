@@ -9,8 +9,9 @@ import uuid
 
 import docker
 import pytest
-from helpers import marked_demo, marked_leftovers
+from helpers import MakeContext, marked_demo, marked_leftovers
 
+from pytest_dockerbuild import Builder
 from pytest_dockerbuild.engine.naming import project_id
 
 DEMO = """
@@ -192,7 +193,10 @@ def test_prune_removes_the_projects_images_only(
     ids = {name: project_id(inner.path / name) for name in (project, other)}
 
     def tagged(name: str) -> list[docker.models.images.Image]:
-        return client.images.list(filters={"reference": f"pytest-dockerbuild/{ids[name]}"})
+        images: list[docker.models.images.Image] = client.images.list(
+            filters={"reference": f"pytest-dockerbuild/{ids[name]}"}
+        )
+        return images
 
     # classic: each stage image, the final image, and the plugin's own image on the base
     assert len(tagged(project)) == {"classic": 4, "buildkit": 1}[backend]
@@ -250,7 +254,9 @@ def test_a_run_with_failures_leaves_no_container_or_dangling_image(inner: pytest
     assert client.containers.list(all=True, filters=by_label) == [] and client.networks.list(filters=by_label) == []
 
 
-def test_buildkit_skips_stages_the_target_does_not_need(builders, make_context) -> None:  # type: ignore[no-untyped-def]
+def test_buildkit_skips_stages_the_target_does_not_need(
+    builders: dict[str, Builder], make_context: MakeContext
+) -> None:
     context = make_context(
         """
         FROM diamol/base AS unrelated
@@ -285,7 +291,7 @@ def test_dockerfiles_are_collected_as_check_items(pytester: pytest.Pytester) -> 
     )
 
 
-def test_lint_from_a_test(dockerbuild, make_context) -> None:  # type: ignore[no-untyped-def]
+def test_lint_from_a_test(dockerbuild: Builder, make_context: MakeContext) -> None:
     context = make_context("FROM diamlo/base AS app\nFROM diamol/base\nCOPY --from=app /x /x\n")
     findings = dockerbuild.lint(context, ignore=["DL3006"])
     assert [(f.rule, f.line) for f in findings] == [("DB002", 1)]
@@ -293,7 +299,9 @@ def test_lint_from_a_test(dockerbuild, make_context) -> None:  # type: ignore[no
 
 
 @pytest.mark.parametrize("backend", ["classic", "buildkit"])
-def test_copy_from_an_image_is_substituted_too(builders, make_context, backend: str) -> None:  # type: ignore[no-untyped-def]
+def test_copy_from_an_image_is_substituted_too(
+    builders: dict[str, Builder], make_context: MakeContext, backend: str
+) -> None:
     context = make_context("FROM scratch\nCOPY --from=diamol/base /bin/busybox /busybox\n")
     result = builders[backend].build(context)
     assert result.image.file("/busybox").size > 1_000_000

@@ -8,6 +8,7 @@ import socket
 import subprocess
 
 import pytest
+from helpers import EngineProxy, SshEngine
 
 
 def host_address() -> str:
@@ -25,7 +26,9 @@ def host_address() -> str:
 
 @pytest.mark.parametrize("where", ["loopback", "host address"])
 @pytest.mark.parametrize("backend", ["classic", "buildkit"])
-def test_an_engine_over_tcp(inner: pytest.Pytester, engine_proxy, monkeypatch, where: str, backend: str) -> None:  # type: ignore[no-untyped-def]
+def test_an_engine_over_tcp(
+    inner: pytest.Pytester, engine_proxy: EngineProxy, monkeypatch: pytest.MonkeyPatch, where: str, backend: str
+) -> None:
     address = "127.0.0.1" if where == "loopback" else host_address()
     _, docker_host = engine_proxy(address)
     monkeypatch.setenv("DOCKER_HOST", docker_host)
@@ -55,7 +58,9 @@ def test_an_engine_over_tcp(inner: pytest.Pytester, engine_proxy, monkeypatch, w
 
 
 @pytest.mark.parametrize("backend", ["classic", "buildkit"])
-def test_an_engine_over_ssh(inner: pytest.Pytester, ssh_engine, monkeypatch, backend: str) -> None:  # type: ignore[no-untyped-def]
+def test_an_engine_over_ssh(
+    inner: pytest.Pytester, ssh_engine: SshEngine, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
     docker_host, ssh_wrapper = ssh_engine
     monkeypatch.setenv("DOCKER_HOST", docker_host)
     monkeypatch.setenv("PATH", f"{ssh_wrapper}:{os.environ['PATH']}")  # an ssh with the test's config and key

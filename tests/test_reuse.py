@@ -11,30 +11,44 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 import docker
 import pytest
 from docker.utils.build import exclude_paths
-from helpers import BASE
+from helpers import BASE, MakeContext
 
 from pytest_dockerbuild import Builder
 from pytest_dockerbuild.build.registry import BACKENDS as REGISTRY
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack is new in 3.11
+
 BACKENDS = ["classic", "buildkit"]
 
 
-def key_of(builder: Builder, context: Path, **options: object) -> str:
+class KeyOptions(TypedDict, total=False):
+    """The options of a build that go into its key (those of ``Builder.prepare``)."""
+
+    dockerfile: str
+    target: str
+    build_args: dict[str, str]
+    labels: dict[str, str]
+    image_map: dict[str, str]
+    backend: str
+
+
+def key_of(builder: Builder, context: Path, **options: Unpack[KeyOptions]) -> str:
     request, parsed = builder.prepare(
-        context, options.pop("dockerfile", None), target=options.pop("target", None),  # type: ignore[arg-type]
-        build_args=options.pop("build_args", None), labels=options.pop("labels", None),  # type: ignore[arg-type]
-        image_map=options.pop("image_map", None), backend=options.pop("backend", None), tag=None,  # type: ignore[arg-type]
+        context, options.get("dockerfile"), target=options.get("target"), build_args=options.get("build_args"),
+        labels=options.get("labels"), image_map=options.get("image_map"), backend=options.get("backend"), tag=None,
     )  # fmt: skip
     return builder.content_key(request, parsed)
 
 
 # -- the content key: every input in, nothing else ---------------------------------------------------------
 @pytest.fixture
-def keyed(builders: dict[str, Builder], make_context: Callable[..., Path]) -> Iterator[Callable[..., Path]]:
+def keyed(builders: dict[str, Builder], make_context: MakeContext) -> Iterator[Callable[[], Path]]:
     """A context with two stages, an image copied from, and both kinds of ignore file."""
     base = docker.from_env().images.get(BASE)
     tag = f"keytest/base:{uuid.uuid4().hex[:8]}"
@@ -59,18 +73,33 @@ def keyed(builders: dict[str, Builder], make_context: Callable[..., Path]) -> It
     docker.from_env().images.remove(tag)
 
 
-CHANGES: dict[str, Callable[[Path], dict[str, object]]] = {
-    "a context file's content": lambda c: (c / "src/a.txt").write_text("A") and {},
-    "a new context file": lambda c: (c / "src/new.txt").write_text("n") and {},
-    "a removed context file": lambda c: (c / "src/a.txt").unlink() or {},
-    "a file's mode": lambda c: (c / "src/a.txt").chmod(0o600) or {},
-    "a symlink's target": lambda c: ((c / "link").unlink(), os.symlink("src", c / "link")) and {},
-    "the Dockerfile": lambda c: (c / "Dockerfile").write_text((c / "Dockerfile").read_text() + "ENV X=1\n") and {},
+def _edit(change: Callable[[Path], object]) -> Callable[[Path], KeyOptions]:
+    """A change made to the context's files, with no option."""
+
+    def apply(context: Path) -> KeyOptions:
+        change(context)
+        return {}
+
+    return apply
+
+
+def _retarget_link(context: Path) -> None:
+    (context / "link").unlink()
+    os.symlink("src", context / "link")
+
+
+CHANGES: dict[str, Callable[[Path], KeyOptions]] = {
+    "a context file's content": _edit(lambda c: (c / "src/a.txt").write_text("A")),
+    "a new context file": _edit(lambda c: (c / "src/new.txt").write_text("n")),
+    "a removed context file": _edit(lambda c: (c / "src/a.txt").unlink()),
+    "a file's mode": _edit(lambda c: (c / "src/a.txt").chmod(0o600)),
+    "a symlink's target": _edit(_retarget_link),
+    "the Dockerfile": _edit(lambda c: (c / "Dockerfile").write_text((c / "Dockerfile").read_text() + "ENV X=1\n")),
     "a build arg": lambda c: {"build_args": {"V": "2"}},
     "the target": lambda c: {"target": "tools"},
     "a label": lambda c: {"labels": {"team": "a"}},
     "a substitution": lambda c: {"image_map": {"diamol/base": (c / "Dockerfile").read_text().split()[3]}},
-    ".dockerignore": lambda c: (c / ".dockerignore").write_text("only-*\n") and {},
+    ".dockerignore": _edit(lambda c: (c / ".dockerignore").write_text("only-*\n")),
 }
 
 
@@ -127,7 +156,7 @@ def _move(tag: str) -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_id_of_every_image_a_stage_reads_is_in_the_key(
-    builders: dict[str, Builder], make_context: Callable[..., Path], movable_tags: Callable[[], str], backend: str
+    builders: dict[str, Builder], make_context: MakeContext, movable_tags: Callable[[], str], backend: str
 ) -> None:
     """The classic builder runs every stage before the target, so the base of a stage the target
     does not need can change the verdict; COPY --from an image reads that image."""
@@ -174,7 +203,7 @@ NAMES = ["a.log", "keep.log", "sub/b.log", "build/out", "top.txt", "sub/top.txt"
 @pytest.mark.parametrize("patterns", sorted(PATTERNS))
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_key_holds_every_file_the_backend_sends(
-    builders: dict[str, Builder], make_context: Callable[..., Path], backend: str, patterns: str
+    builders: dict[str, Builder], make_context: MakeContext, backend: str, patterns: str
 ) -> None:
     """The classic backend sends what docker-py's matcher keeps (it makes the context), so the key
     hashes exactly those; BuildKit's matcher differs on exceptions and escapes, so there the key

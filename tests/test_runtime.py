@@ -77,7 +77,8 @@ def test_healthcheck_wait(dockerbuild_network: Network) -> None:
 def test_a_testcontainers_wait_strategy_works_too(dockerbuild_network: Network) -> None:
     from testcontainers.core.wait_strategies import LogMessageWaitStrategy
 
-    started = dockerbuild_network.run(BASE, command=SERVE, wait=LogMessageWaitStrategy("serving"))
+    # Network.run annotates wait as Readiness only, though it takes (and documents) testcontainers' strategies too
+    started = dockerbuild_network.run(BASE, command=SERVE, wait=LogMessageWaitStrategy("serving"))  # type: ignore[arg-type]
     assert "serving" in started.logs()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_dockerbuild import BuildResult, HttpReady, Network, assert_no_build_tools, assert_path_exists
+from pytest_dockerbuild import Builder, BuildResult, HttpReady, Network, assert_no_build_tools, assert_path_exists
 
 HERE = Path(__file__).parent
 JAR = "/app/iotd-service-0.1.0.jar"
@@ -23,7 +23,7 @@ def test_final_image_holds_the_jar_and_no_build_tools(iotd: BuildResult) -> None
     assert iotd.image.compare(iotd.image).added == []
 
 
-def test_final_image_adds_only_the_jar_to_the_jre(dockerbuild, iotd: BuildResult) -> None:  # type: ignore[no-untyped-def]
+def test_final_image_adds_only_the_jar_to_the_jre(dockerbuild: Builder, iotd: BuildResult) -> None:
     jre = dockerbuild.image(iotd.target_stage.base_image)
     assert iotd.image.compare(jre).added == ["/app", JAR]
 
@@ -39,7 +39,7 @@ def test_metadata(iotd: BuildResult) -> None:
     assert config.workdir == "/app"
 
 
-def test_dependencies_resolve_in_their_own_layer_before_the_source(dockerbuild) -> None:  # type: ignore[no-untyped-def]
+def test_dependencies_resolve_in_their_own_layer_before_the_source(dockerbuild: Builder) -> None:
     builder = dockerbuild.dockerfile(HERE).stage("builder")
     order = [i.text for i in builder.instructions]
     assert order.index("COPY pom.xml .") < order.index("RUN mvn -B package && rm -rf target")

@@ -22,7 +22,16 @@ from pytest_dockerbuild.errors import BuildFailed
 if TYPE_CHECKING:
     from pytest_dockerbuild.engine.client import Engine
 
-__all__ = ["Backend", "BuildJob", "BuildOutput", "dockerignore", "failure_at", "read_patterns", "remote_sources", "resolve_base"]
+__all__ = [
+    "Backend",
+    "BuildJob",
+    "BuildOutput",
+    "dockerignore",
+    "failure_at",
+    "read_patterns",
+    "remote_sources",
+    "resolve_base",
+]
 
 
 @dataclass

@@ -30,8 +30,8 @@ from pytest_dockerbuild.build.backend import (
     remote_sources,
     resolve_base,
 )
-from pytest_dockerbuild.build.model import BuildRequest
 from pytest_dockerbuild.build.buildkit_stream import BuildkitStream, locate, stage_results
+from pytest_dockerbuild.build.model import BuildRequest
 from pytest_dockerbuild.dockerfile import Dockerfile, normalize_image
 from pytest_dockerbuild.engine.client import buildx_version
 from pytest_dockerbuild.errors import BaseImageMissing, DockerfileSyntaxError, UnknownStage

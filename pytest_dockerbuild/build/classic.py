@@ -34,7 +34,13 @@ from pytest_dockerbuild.build.model import BuildRequest, StageResult, StepResult
 from pytest_dockerbuild.dockerfile import Dockerfile, normalize_image
 from pytest_dockerbuild.engine.imagestore import ImageIndex, remove_leftovers
 from pytest_dockerbuild.engine.naming import LABEL_MANAGED, base_tag, stage_tag
-from pytest_dockerbuild.errors import BaseImageMissing, BuildFailed, DockerbuildError, DockerfileSyntaxError, UnknownStage
+from pytest_dockerbuild.errors import (
+    BaseImageMissing,
+    BuildFailed,
+    DockerbuildError,
+    DockerfileSyntaxError,
+    UnknownStage,
+)
 
 __all__ = ["ClassicBackend"]
 

@@ -26,7 +26,9 @@ def pipe(client: socket.socket) -> None:
         selector.register(engine, selectors.EVENT_READ, client)
         while True:
             for key, _ in selector.select():
-                data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                source = key.fileobj
+                assert isinstance(source, socket.socket)  # the two sockets registered above
+                data = source.recv(65536)
                 if not data:
                     return
                 key.data.sendall(data)

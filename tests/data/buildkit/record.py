@@ -37,6 +37,7 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).parent
 BASE = "dockerbuild-offline/base:bookworm"
@@ -103,7 +104,7 @@ COPY --from=broken /broken.txt /broken.txt
 _NAMED_STEP = re.compile(r"^\[[^\]]*\d+/\d+\] (RUN|COPY|ADD) ")
 
 
-def statuses(raw: str) -> list[dict[str, object]]:
+def statuses(raw: str) -> list[dict[str, Any]]:
     """The JSON objects of a recording (the trailing text, if any, is skipped)."""
     decoder, found, rest = json.JSONDecoder(), [], raw.lstrip()
     while rest.startswith("{"):
@@ -119,7 +120,7 @@ def cached_steps(raw: str) -> set[str]:
     return {
         str(vertex["name"])
         for status in statuses(raw)
-        for vertex in status.get("vertexes") or []  # type: ignore[attr-defined]
+        for vertex in status.get("vertexes") or []
         if vertex.get("cached") and _NAMED_STEP.match(str(vertex.get("name")))
     }
 
