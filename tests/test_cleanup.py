@@ -4,9 +4,9 @@ user's image, never what a live run uses, and leaves nothing dangling (real engi
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +19,7 @@ import pytest
 from helpers import BASE, marked_leftovers
 
 from pytest_dockerbuild.engine.imagestore import orphaned
+from pytest_dockerbuild.engine.ledger import Ledger
 from pytest_dockerbuild.engine.naming import project_id
 from pytest_dockerbuild.engine.process import ProcessId, current
 
@@ -324,17 +325,16 @@ def test_prune_from_a_symlinked_repository(inner: pytest.Pytester, tmp_path: Pat
 
 
 @pytest.mark.parametrize(
-    ("label", "gone"),
+    ("folder", "gone"),
     [
-        ("{host}:{uid}:{missing}", True),  # this host and user, the folder gone
-        ("{host}:{uid}:{present}", False),
-        ("{host}:{other}:{missing}", False),  # another user's project: not this user's to judge
-        ("elsewhere:{uid}:{missing}", False),  # another host's
-        ("{host}:{uid}:{hidden}", False),  # a folder this user cannot look into: cannot tell
+        ("gone", True),  # its parent is there and can be read, and it is not in it
+        (".", False),
+        ("unmounted/app", False),  # its parent is missing too (a drive not mounted now): cannot tell
+        ("locked/app", False),  # a folder this process cannot look into: cannot tell
     ],
 )
-def test_a_project_is_orphaned_only_when_its_folder_is_provably_gone(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, label: str, gone: bool
+def test_a_folder_is_gone_only_when_that_is_provable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folder: str, gone: bool
 ) -> None:
     hidden = tmp_path / "locked" / "app"
     real_lstat = Path.lstat
@@ -345,6 +345,114 @@ def test_a_project_is_orphaned_only_when_its_folder_is_provably_gone(
         return real_lstat(path)
 
     monkeypatch.setattr(Path, "lstat", lstat)
-    values = {"host": socket.gethostname(), "uid": os.getuid(), "other": os.getuid() + 1,
-              "missing": tmp_path / "gone", "present": tmp_path, "hidden": hidden}  # fmt: skip
-    assert orphaned(label.format(**values)) is gone
+    assert orphaned(tmp_path / folder) is gone
+
+
+def test_the_ledger_knows_only_the_projects_of_this_host_user_and_mount_namespace(tmp_path: Path) -> None:
+    """A project another host, user or mount namespace (a CI job in a container) built is not this
+    process's to find gone: its folder may exist where this one cannot see."""
+    ledger = Ledger(tmp_path)
+    ledger.remember_projects({"app-1": tmp_path / "app"})
+    records = json.loads((tmp_path / "projects.json").read_text())
+    for name, change in (("elsewhere-1", {"host": "elsewhere"}), ("other-1", {"uid": os.getuid() + 1}),
+                         ("contained-1", {"mounts": "4026531840x"})):  # fmt: skip
+        records[name] = {**records["app-1"], **change}
+    (tmp_path / "projects.json").write_text(json.dumps(records))
+    assert ledger.projects() == {"app-1": tmp_path / "app"}
+    ledger.forget_projects(["app-1"])
+    assert ledger.projects() == {}
+
+
+def test_a_base_with_onbuild_triggers_builds_on_both_backends(inner: pytest.Pytester) -> None:
+    """The classic backend's LABEL comes after the FROM, so the base's triggers run in the user's
+    stage, with its context, as docker runs them."""
+    client = docker.from_env()
+    tag = f"mine/onbuild:{uuid.uuid4().hex[:12]}"
+    client.images.build(fileobj=io.BytesIO(f"FROM {BASE}\nONBUILD COPY app.txt /app.txt\n".encode()), tag=tag, rm=True)
+    try:
+        inner.mkdir("app")
+        (inner.path / "app" / "Dockerfile").write_text(f"FROM {tag}\nRUN cat /app.txt\n")
+        (inner.path / "app" / "app.txt").write_text("from the context\n")
+        inner.makepyfile(
+            'def test_it(dockerbuild):\n    assert dockerbuild.build("app").image.read_text("/app.txt") == '
+            '"from the context\\n"\n'
+        )
+        for backend in ("classic", "buildkit"):
+            inner.runpytest_subprocess(f"--dockerbuild-backend={backend}").assert_outcomes(passed=1)
+        assert inner.runpytest_subprocess("--dockerbuild-prune=app").ret == 0
+    finally:
+        client.images.remove(tag)
+
+
+def test_an_image_another_users_run_uses_survives_this_runs_retention(
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs of another user (another ledger) are seen on the engine only: an image one of them uses
+    is held by a container of it, which the engine will not let anyone's clean-up remove."""
+    inner.makeini(f"[pytest]\ndockerbuild_keep_images = 1\ndockerbuild_base_images = diamol/base={BASE}\n")
+    inner.mkdir("app")
+    (inner.path / "app" / "Dockerfile").write_text(f"FROM diamol/base\nARG N\nRUN echo {uuid.uuid4().hex} $N > /n\n")
+    release = inner.path / "release"
+    (inner.path / "test_holder.py").write_text(
+        f"import pathlib, time\n\ndef test_holder(dockerbuild):\n    result = dockerbuild.build('app')\n"
+        f"    pathlib.Path('held').write_text(result.image.id)\n"
+        f"    while not pathlib.Path({str(release)!r}).exists():\n        time.sleep(0.2)\n"
+        f"    assert result.image.read_text('/n')\n"
+    )
+    (inner.path / "test_other.py").write_text(
+        "def test_other(dockerbuild):\n    for n in range(3):\n"
+        "        dockerbuild.build('app', build_args={'N': str(n)})\n"
+    )
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--dockerbuild-backend=buildkit"]
+    holder = subprocess.Popen([*command, "test_holder.py"], cwd=inner.path, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "XDG_CACHE_HOME": str(inner.path / "cache-a")})  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (inner.path / "held").exists():
+            assert holder.poll() is None and time.monotonic() < deadline, "the holder did not start"
+            time.sleep(0.2)
+        monkeypatch.setenv("XDG_CACHE_HOME", str(inner.path / "cache-b"))
+        inner.runpytest_subprocess("test_other.py", "--dockerbuild-backend=buildkit").assert_outcomes(passed=1)
+        assert_exists((inner.path / "held").read_text())
+    finally:
+        release.write_text("")
+        output = holder.communicate(timeout=120)[0]
+    assert holder.returncode == 0, output
+
+
+def test_a_project_whose_builds_all_failed_is_pruned(inner: pytest.Pytester) -> None:
+    """Its only images are stage images (no image of it carries its labels): the ledger knows
+    where it was built from."""
+    marker = uuid.uuid4().hex
+    inner.mkdir("bad")
+    (inner.path / "bad" / "Dockerfile").write_text(
+        f"FROM diamol/base AS one\nRUN echo {marker} > /a\nFROM one\nRUN exit 3\n"
+    )
+    inner.makepyfile('def test_it(dockerbuild):\n    dockerbuild.expect_failure("bad", exit_code=3)\n')
+    inner.runpytest_subprocess("--dockerbuild-backend=classic").assert_outcomes(passed=1)
+    client = docker.from_env()
+    reference = {"reference": f"pytest-dockerbuild/{project_id(inner.path / 'bad')}"}
+    assert len(client.images.list(filters=reference)) == 1  # the image of stage one
+    inner.runpytest_subprocess("--dockerbuild-prune").stdout.fnmatch_lines(["dockerbuild: removed 1 images*"])
+    assert client.images.list(filters=reference) == []
+    assert marked_leftovers(marker) == ([], [])
+
+
+def test_under_xdist_the_images_of_the_run_stay(inner: pytest.Pytester) -> None:
+    """The controller's untagging keeps what the workers used: the next run reuses all of it."""
+    inner.makeini(f"[pytest]\ndockerbuild_keep_images = 2\ndockerbuild_base_images = diamol/base={BASE}\n")
+    inner.mkdir("app")
+    (inner.path / "app" / "Dockerfile").write_text(f"FROM diamol/base\nARG N\nRUN echo {uuid.uuid4().hex} $N > /n\n")
+    inner.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_variant(dockerbuild, n):
+            reused = dockerbuild.build("app", build_args={"N": str(n)}).reused
+            open(f"variant-{n}.txt", "w").write("REUSED" if reused else "BUILT")
+        """
+    )
+    inner.runpytest_subprocess("-n", "2", "--dockerbuild-backend=buildkit").assert_outcomes(passed=4)
+    inner.runpytest_subprocess("-n", "2", "--dockerbuild-backend=buildkit").assert_outcomes(passed=4)
+    assert [(inner.path / f"variant-{n}.txt").read_text() for n in range(4)] == ["REUSED"] * 4

@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import docker
 import pytest
@@ -29,10 +30,11 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
 
 
 def fault_when(
-    pytester: pytest.Pytester, ready: Callable[[], bool], *args: str, sig: signal.Signals = signal.SIGINT
-) -> str:
+    pytester: pytest.Pytester, ready: Callable[[], bool], *args: str, sig: signal.Signals = signal.SIGINT,
+    group: bool = True,
+) -> str:  # fmt: skip
     """Run pytest in a subprocess (its own process group), send ``sig`` once ``ready()`` (SIGKILL
-    goes to the whole group, as a CI job's timeout does), return its output."""
+    goes to the whole group, as a CI job's timeout does, unless not ``group``), return its output."""
     log = pytester.path / "faulted.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -42,7 +44,7 @@ def fault_when(
         try:
             wait_for(ready)
             time.sleep(0.5)
-            if sig == signal.SIGKILL:
+            if sig == signal.SIGKILL and group:
                 os.killpg(process.pid, sig)
             else:
                 process.send_signal(sig)
@@ -103,6 +105,18 @@ def sweep(pytester: pytest.Pytester) -> None:
         test.unlink()
 
 
+def build_under_way(started: Path) -> Callable[[], bool]:
+    """Ready two seconds after the test wrote ``started`` (just before its build)."""
+
+    def ready() -> bool:
+        if not started.exists():
+            return False
+        time.sleep(2)
+        return True
+
+    return ready
+
+
 BUILD_TEST = """
 import pathlib
 
@@ -121,14 +135,7 @@ def test_a_signal_during_a_build(inner: pytest.Pytester, witnesses: list[str], b
     (inner.path / "app" / "Dockerfile").write_text(slow_once(marker, seconds=8))
     started = inner.path / "building"
     inner.makepyfile(BUILD_TEST.format(started=str(started)))
-
-    def building_for_two_seconds() -> bool:
-        if not started.exists():
-            return False
-        time.sleep(2)
-        return True
-
-    output = fault_when(inner, building_for_two_seconds, f"--dockerbuild-backend={backend}", sig=sig)
+    output = fault_when(inner, build_under_way(started), f"--dockerbuild-backend={backend}", sig=sig)
     if sig == signal.SIGINT:
         assert "KeyboardInterrupt" in output
         wait_for(lambda: marked_leftovers(marker) == ([], []), timeout=30)
@@ -262,3 +269,21 @@ def test_a_killed_runs_image_exports_stay_in_its_temporary_folder(inner: pytest.
     fault_when(inner, started.exists, "--basetemp", str(inner.path / "basetemp"), sig=signal.SIGKILL)
     exports = list((inner.path / "basetemp" / "dockerbuild-exports").glob("*.tar"))
     assert exports, "the export of the killed run is in its basetemp"
+
+
+def test_buildx_ends_with_a_killed_pytest(inner: pytest.Pytester, witnesses: list[str]) -> None:
+    """Only pytest killed (the OOM killer's choice): buildx is told to stop too, instead of
+    finishing the build for no one and loading an image nothing would tag or remove."""
+    marker = uuid.uuid4().hex
+    inner.mkdir("app")
+    (inner.path / "app" / "Dockerfile").write_text(slow_once(marker, seconds=12, then="sleep 10"))
+    started = inner.path / "building"
+    inner.makepyfile(BUILD_TEST.format(started=str(started)))
+    fault_when(inner, build_under_way(started), "--dockerbuild-backend=buildkit", sig=signal.SIGKILL, group=False)
+    time.sleep(12)  # had buildx gone on, its build would be over and its image loaded by now
+    client = docker.from_env()
+    loaded = [i["Id"] for i in client.api.images() if any(marker in (h.get("CreatedBy") or "")
+                                                         for h in client.api.history(i["Id"]))]  # fmt: skip
+    assert loaded == [], "buildx went on after pytest was killed"
+    sweep(inner)
+    assert_next_run_recovers(inner, marker, witnesses, "--dockerbuild-backend=buildkit")

@@ -195,9 +195,10 @@ PATTERNS = {
     "an allowlist": "*\n!**/*.c\n!Dockerfile\n",
     "a folder with an exception below": "docs\n!**/keep.md\n",
     "a backslash": "sub\\*\n",
+    "a negated class": "[^x]*\n",
 }
 NAMES = ["a.log", "keep.log", "sub/b.log", "build/out", "top.txt", "sub/top.txt", "sub/tmp1", "x/tmpdir/f",
-         "docs/a.md", "docs/keep.md", "src/main.c", "lib/util/x.c", ".hidden", "sub\\x"]  # fmt: skip
+         "docs/a.md", "docs/keep.md", "src/main.c", "lib/util/x.c", ".hidden", "sub\\x", "x.txt"]  # fmt: skip
 
 
 @pytest.mark.parametrize("patterns", sorted(PATTERNS))
@@ -219,7 +220,9 @@ def test_the_key_holds_every_file_the_backend_sends(
     result = builders[backend].build(context)
     sent = {entry.path.removeprefix("/ctx/") for entry in result.image.files.values() if entry.is_file}
     assert sent <= keyed
-    if backend == "classic" or not any(line.startswith("!") or "\\" in line for line in PATTERNS[patterns].split()):
+    if backend == "classic" or not any(
+        line.startswith("!") or "\\" in line or "[" in line for line in PATTERNS[patterns].split()
+    ):
         assert sent | {".dockerignore"} == keyed | {".dockerignore"}  # the engine drops an ignore file it ignores
 
 
@@ -402,14 +405,16 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     server.shutdown()
 
 
+@pytest.mark.parametrize("written", ["as is", "in an ARG"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_build_that_adds_a_url_is_not_reused_across_runs(
-    inner: pytest.Pytester, served: tuple[str, Path], backend: str
+    inner: pytest.Pytester, served: tuple[str, Path], backend: str, written: str
 ) -> None:
     """What an ``ADD <url>`` fetches is in no key: a new run builds again (the engine fetches again)."""
     url, served_file = served
     inner.mkdir("app")
-    (inner.path / "app" / "Dockerfile").write_text(f"FROM diamol/base\nADD {url} /fetched\n")
+    add = f"ADD {url} /fetched" if written == "as is" else f"ARG URL={url}\nADD $URL /fetched"
+    (inner.path / "app" / "Dockerfile").write_text(f"FROM diamol/base\n{add}\n")
     inner.makepyfile(
         """
         def test_it(dockerbuild):

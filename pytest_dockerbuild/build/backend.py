@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 from pytest_dockerbuild.build.log import BuildLog
 from pytest_dockerbuild.build.model import BuildRequest, StageResult
 from pytest_dockerbuild.dockerfile import Dockerfile, normalize_image
+from pytest_dockerbuild.engine.naming import pending_tag
 from pytest_dockerbuild.errors import BuildFailed
 
 if TYPE_CHECKING:
@@ -44,6 +45,12 @@ class BuildJob:
     log: BuildLog  #: where the backend writes the build log
     engine: Engine  #: the engine (its client, a connection of its own, the journal of what it commits)
     log_tail: int = 20  #: lines of log a failure message shows
+
+    @property
+    def pending_tag(self) -> str:
+        """The tag the backend leaves on the image it built (the builder tags it by its key once
+        the key is checked again): so that it never dangles, even if the process dies between."""
+        return pending_tag(self.request.context, self.request.target, self.key)
 
 
 @dataclass
@@ -82,8 +89,8 @@ class Backend(Protocol):
         ...
 
     def build(self, job: BuildJob) -> BuildOutput:
-        """Build, leaving the image untagged by its key (the builder tags it once the key is
-        checked again); raise :class:`~pytest_dockerbuild.errors.BuildFailed` and friends."""
+        """Build, leaving the image tagged :attr:`BuildJob.pending_tag` (not by its key); raise
+        :class:`~pytest_dockerbuild.errors.BuildFailed` and the Dockerfile errors."""
         ...
 
 
@@ -103,13 +110,13 @@ def read_patterns(ignore: Path | None) -> list[str]:
 
 def remote_sources(dockerfile: Dockerfile) -> list[str]:
     """``ADD`` sources fetched from the network without a pinned checksum (a URL, a git
-    repository): what they hold is in no content key."""
+    repository), or that a variable names (it may hold one): what they hold is in no key."""
     found = []
     for stage in dockerfile.stages:
         for instruction in stage.instructions:
             if instruction.keyword == "ADD" and "checksum" not in instruction.flags:
                 found += [f"line {instruction.line}: ADD {source}" for source in instruction.arguments[:-1]
-                          if re.match(r"^(https?://|git@|git://|ssh://)", source)]  # fmt: skip
+                          if "$" in source or re.match(r"^(https?://|git@|git://|ssh://)", source)]  # fmt: skip
     return found
 
 

@@ -65,7 +65,7 @@ class Builder:
         self.cache = BuildCache(engine, shared_dir)
         self.results: list[BuildResult] = []  #: every build of the session, in order
         self.failures: list[BuildFailed] = []  #: every failed build of the session, once per content key
-        self.projects: set[str] = set()  #: the project ids built in this session
+        self.projects: dict[str, Path] = {}  #: the projects built in this session: id -> context folder
         self._expected: set[int] = set()
         self._unexpected: set[int] = set()
         self._expecting = 0
@@ -104,7 +104,9 @@ class Builder:
             image_map=image_map, backend=backend, tag=tag,
         )  # fmt: skip
         key = self.content_key(request, parsed)
-        self.projects.add(project_id(request.context))
+        if project_id(request.context) not in self.projects:  # the ledger knows where it is, even if the run is killed
+            self.projects[project_id(request.context)] = request.context
+            self.engine.ledger.remember_projects({project_id(request.context): request.context})
         outcome = self.cache.in_session(key) if reuse is not False else None
         if outcome is None:
             outcome = self.cache.shared(
@@ -119,7 +121,7 @@ class Builder:
             raise copy.copy(outcome).with_traceback(None)
         if request.tag:
             self._tag(outcome.image.id, request.tag)
-        self.engine.journal.uses(outcome.image.id)
+        self.engine.use(outcome.image.id)
         return outcome
 
     def expect_failure(
@@ -228,8 +230,10 @@ class Builder:
             if isinstance(error, BuildFailed):
                 self.failures.append(error)
             return error
+        self.engine.use(output.image_id)
         if self.content_key(request, parsed) == key:  # else a file or base changed during the build:
             self._tag(output.image_id, key_tag(request.context, request.target, key))  # the image is no key's
+            self._untag(job.pending_tag)
         image = self.engine.image(output.image_id)
         return self._result(BuildResult(request, key, image, request.backend, parsed, output.stages, job.log,
                                         output.seconds))  # fmt: skip
@@ -241,8 +245,7 @@ class Builder:
             if isinstance(error, BuildFailed):
                 self.failures.append(error)
             return error
-        self.engine.journal.uses(record["image"])
-        if self._image_id(record["image"]) is None:  # gone since (removed by hand): build it again
+        if not self.engine.use(record["image"]):  # gone since (removed by hand): build it again
             return self._outcome(request, parsed, key, reuse=False)
         return self._result(BuildResult(request, key, self.engine.image(record["image"]), record["backend"], parsed,
                                         record["stages"], record["log"], record["seconds"],
@@ -279,6 +282,12 @@ class Builder:
             self.engine.client.api.tag(image_id, repository, name or "latest")
         except docker.errors.APIError as error:
             raise DockerbuildError(f"cannot tag the image {image_id[:19]} as {tag!r}: {error.explanation}") from None
+
+    def _untag(self, tag: str) -> None:
+        try:
+            self.engine.client.api.remove_image(tag, noprune=True)
+        except docker.errors.APIError:
+            pass  # a pending tag left on an image retention takes care of
 
     def _new_log(self, request: BuildRequest, key: str) -> BuildLog:
         """A log for one build: its tail in memory, all of it in a file under :attr:`log_dir`."""

@@ -10,12 +10,14 @@ says otherwise.
 from __future__ import annotations
 
 import codecs
+import ctypes
 import functools
 import os
 import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -41,6 +43,7 @@ __all__ = ["MIN_BUILDX", "BuildkitBackend", "buildx_supports_rawjson"]
 _EXIT = re.compile(r"exit code: (\d+)")
 _METADATA = re.compile(r"^\[internal\] load metadata for (?P<ref>\S+)$")
 MIN_BUILDX = (0, 12)  # --progress=rawjson
+_PR_SET_PDEATHSIG = 1
 _ENVIRONMENT = ("BUILDX_", "BUILDKIT_", "DOCKER_", "SOURCE_DATE_EPOCH")
 
 
@@ -78,10 +81,10 @@ class BuildkitBackend:
 
     def ignore_patterns(self, context: Path, dockerfile: Path) -> list[str]:
         """BuildKit's matcher walks into an excluded folder for an exception (``!``) that may match
-        below it, and reads ``\\`` as an escape, where docker-py's does not: with either, the key
-        hashes every file of the context."""
+        below it, reads ``\\`` as an escape and ``[^...]`` as a negated class, where docker-py's
+        does not: with any of them, the key hashes every file of the context."""
         patterns = read_patterns(self.ignore_file(context, dockerfile))
-        return [] if any(p.startswith("!") or "\\" in p for p in patterns) else patterns
+        return [] if any(p.startswith("!") or any(c in p for c in "\\[") for p in patterns) else patterns
 
     def unrepeatable(self, request: BuildRequest, dockerfile: Dockerfile) -> list[str]:
         reasons = remote_sources(dockerfile)
@@ -116,7 +119,7 @@ class BuildkitBackend:
         command = [_docker(), "buildx", "build", "--progress=rawjson", "--load", f"--iidfile={folder / 'iid'}"]
         if not os.environ.get("BUILDX_BUILDER"):
             command.append("--builder=default")
-        command += ["-f", str(dockerfile)]
+        command += ["-f", str(dockerfile), "-t", job.pending_tag]
         if request.target:
             command += ["--target", request.target]
         for name, value in sorted(request.build_args.items()):
@@ -131,11 +134,18 @@ def _docker() -> str:
     return shutil.which("docker") or "docker"
 
 
+def _ends_with_its_parent() -> None:
+    """In the child, before buildx starts: on Linux, ask for SIGTERM when this process dies (a
+    killed pytest), so that buildx cancels the build instead of finishing it for no one."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _run(command: list[str], stream: BuildkitStream) -> int:
     """Run buildx, feeding its stderr to ``stream``; interrupted, stop it (which cancels the build)."""
     process = subprocess.Popen(
         command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env={**os.environ, "BUILDX_NO_DEFAULT_ATTESTATIONS": "1"},
+        env={**os.environ, "BUILDX_NO_DEFAULT_ATTESTATIONS": "1"}, preexec_fn=_ends_with_its_parent,
     )  # fmt: skip
     assert process.stderr is not None
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a read may split a character

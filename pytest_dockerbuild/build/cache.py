@@ -66,9 +66,10 @@ class BuildCache:
         """The id of the image under ``tag`` (an earlier run's build of a content key), if any."""
         self.engine.journal.uses(tag)  # before the look-up: a prune by a run in parallel keeps it
         try:
-            return str(self.engine.client.api.inspect_image(tag)["Id"])
+            image_id = str(self.engine.client.api.inspect_image(tag)["Id"])
         except docker.errors.APIError:
             return None
+        return image_id if self.engine.use(image_id) else None  # gone since the look-up: build again
 
 
 def _record_of(outcome: Outcome) -> dict[str, Any]:

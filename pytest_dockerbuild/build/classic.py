@@ -10,7 +10,6 @@ journal, and removes the step images of a failed or interrupted build.
 
 from __future__ import annotations
 
-import io
 import re
 import time
 from pathlib import Path
@@ -31,9 +30,9 @@ from pytest_dockerbuild.build.backend import (
 )
 from pytest_dockerbuild.build.classic_stream import ClassicStream
 from pytest_dockerbuild.build.model import BuildRequest, StageResult, StepResult
-from pytest_dockerbuild.dockerfile import Dockerfile, normalize_image
-from pytest_dockerbuild.engine.imagestore import ImageIndex, remove_leftovers
-from pytest_dockerbuild.engine.naming import LABEL_MANAGED, base_tag, stage_tag
+from pytest_dockerbuild.dockerfile import Dockerfile
+from pytest_dockerbuild.engine.imagestore import remove_leftovers
+from pytest_dockerbuild.engine.naming import LABEL_MANAGED, stage_tag
 from pytest_dockerbuild.errors import (
     BaseImageMissing,
     BuildFailed,
@@ -87,6 +86,8 @@ class ClassicBackend:
         if stream.image_id is None:
             raise failure_at(job, "the engine reported no image id", log=stream.log)
         _tag_stages(job, stream)
+        repository, tag = parse_repository_tag(job.pending_tag)
+        job.engine.client.api.tag(stream.image_id, repository, tag)
         return BuildOutput(stream.image_id, _stage_results(job, stream), seconds)
 
 
@@ -94,8 +95,8 @@ def _run(job: BuildJob, stream: ClassicStream) -> None:
     """Send the context and read the stream, writing what the build commits (and the images it
     takes from the cache, which a failed build of another run must not remove) to the journal."""
     request = job.request
-    bases = {**request.image_map, **_owned_bases(job)}
-    text = job.dockerfile.substituted(bases, labels=request.image_labels, target=request.target)
+    text = job.dockerfile.substituted(request.image_map, labels=request.image_labels, target=request.target,
+                                      stage_label=f"{LABEL_MANAGED}=true")  # fmt: skip
     exclude = read_patterns(dockerignore(request.context))
     context = tar(str(request.context), exclude=exclude, dockerfile=(DOCKERFILE_NAME, text))
     journal = job.engine.journal
@@ -131,38 +132,6 @@ def _run(job: BuildJob, stream: ClassicStream) -> None:
         journal.created_image(stream.image_id)
 
 
-def _owned_bases(job: BuildJob) -> dict[str, str]:
-    """Each image a stage is built FROM (scratch too), replaced by the plugin's own image on top of
-    it (``LABEL pytest-dockerbuild.managed=true``, tagged ``<project>:base-<id>``): so every step
-    image of the build is the plugin's alone, never one a user's own build of the same lines
-    makes or uses, and its clean-up can remove it.  Keyed by the normalized FROM reference."""
-    owned: dict[str, str] = {}
-    target = job.dockerfile.stage(job.request.target) if job.request.target else job.dockerfile.stages[-1]
-    for stage in job.dockerfile.stages[: target.index + 1]:  # the classic builder runs these
-        if stage.base_stage is not None or normalize_image(stage.base) in owned:
-            continue
-        image = resolve_base(job.request, stage.base, stage.is_external_base)
-        owned[normalize_image(stage.base)] = _owned_base(job, stage.ref, image)
-    return owned
-
-
-def _owned_base(job: BuildJob, stage: str, image: str) -> str:
-    client = job.engine.client
-    text = f"FROM {image}\nLABEL {LABEL_MANAGED}=true\n"
-    found, error = None, None
-    for chunk in client.api.build(fileobj=io.BytesIO(text.encode()), rm=True, forcerm=True, pull=False,
-                                  decode=True, use_config_proxy=False):  # fmt: skip
-        if isinstance(chunk.get("aux"), dict) and "ID" in chunk["aux"]:
-            found = str(chunk["aux"]["ID"])
-        error = error or (chunk.get("errorDetail") or {}).get("message") or chunk.get("error")
-    if found is None:
-        raise BaseImageMissing(job.request.dockerfile, stage, image, str(error or "the engine made no image"))
-    tag = base_tag(job.request.context, found)
-    repository, name = parse_repository_tag(tag)
-    client.api.tag(found, repository, name)
-    return tag
-
-
 def _failure(job: BuildJob, stream: ClassicStream) -> Exception:
     failed = stream.steps[-1] if stream.steps else None
     if failed is not None and failed.step == 1 and failed.stage_index >= 0:
@@ -172,8 +141,15 @@ def _failure(job: BuildJob, stream: ClassicStream) -> Exception:
             return BaseImageMissing(job.request.dockerfile, stage.ref, base, str(stream.error))
     return failure_at(
         job, str(stream.error), stage_index=failed.stage_index if failed else None,
-        step=failed.step if failed else None, exit_code=stream.exit_code, log=stream.log,
+        step=_instruction_step(failed.step) if failed else None, exit_code=stream.exit_code, log=stream.log,
     )  # fmt: skip
+
+
+def _instruction_step(step: int) -> int:
+    """The Dockerfile step of a step the engine ran: its 2nd step of each stage is the plugin's
+    LABEL, which makes every later step image of the build the plugin's alone (a user's own
+    build of the same lines makes other images), so its clean-up may remove them."""
+    return step - 1 if step > 2 else 1
 
 
 def _stage_results(job: BuildJob, stream: ClassicStream) -> list[StageResult]:
@@ -183,13 +159,14 @@ def _stage_results(job: BuildJob, stream: ClassicStream) -> list[StageResult]:
     for stage in parsed.stages:
         steps = []
         for parsed_step in stream.steps:
-            if parsed_step.stage_index != stage.index or parsed_step.step > len(stage.instructions):
-                continue  # global ARGs, the injected stage label, the labels= step
-            instruction = stage.instructions[parsed_step.step - 1]
+            number = _instruction_step(parsed_step.step)
+            if parsed_step.stage_index != stage.index or parsed_step.step == 2 or number > len(stage.instructions):
+                continue  # global ARGs, the plugin's LABEL after each FROM, the labels= step at the end
+            instruction = stage.instructions[number - 1]
             steps.append(
                 StepResult(
                     stage=stage.ref,
-                    step=parsed_step.step,
+                    step=number,
                     instruction=instruction.text,
                     line=instruction.line,
                     cached=None if instruction.keyword == "FROM" else parsed_step.cached,
@@ -211,22 +188,13 @@ def _stage_results(job: BuildJob, stream: ClassicStream) -> list[StageResult]:
 
 
 def _tag_stages(job: BuildJob, stream: ClassicStream) -> None:
-    """Tag each stage image the build committed, or found in the cache, so none is left
-    dangling; but not the image a stage is FROM, nor a cached image nothing else keeps that the
-    plugin did not commit (someone's untagged image: the plugin's tag would later take it away)."""
+    """Tag each stage image, so none is left dangling: every image after the plugin's LABEL is one
+    a build of the plugin made (now, or earlier and found in the cache)."""
     client = job.engine.client
-    last_step = {step.stage_index: step for step in stream.steps}
-    ours: set[str] | None = None
-    index: ImageIndex | None = None
+    last_step = {step.stage_index: step.step for step in stream.steps}
     for stage_index, image_id in stream.stage_images.items():
-        step = last_step.get(stage_index)
-        if (image_id == stream.image_id and stream.error is None) or step is None or step.step == 1:
-            continue  # the built image (tagged by its content key), or a stage that is only its FROM
-        if not step.committed:
-            index = ImageIndex.read(client) if index is None else index
-            ours = job.engine.owned_images() if ours is None else ours
-            if index.dangling(image_id) and image_id not in ours:
-                continue
+        if (image_id == stream.image_id and stream.error is None) or last_step.get(stage_index, 0) < 2:
+            continue  # the built image (tagged by its content key), or a stage that got no further than FROM
         stage = job.dockerfile.stages[stage_index]
         repository, _, tag = stage_tag(job.request.context, stage.ref, image_id).rpartition(":")
         try:
@@ -263,7 +231,9 @@ def _request_error(job: BuildJob, error: docker.errors.APIError) -> Exception:
     message = str(error.explanation or error)
     parse = _PARSE_ERROR.search(message)
     if "parse error" in message and parse:
-        return DockerfileSyntaxError(request.dockerfile, int(parse.group(1)), parse.group(2))
+        sent = int(parse.group(1))  # a line of the text sent, which has a LABEL line after each FROM
+        added = sum(1 for stage in job.dockerfile.stages if stage.instructions[0].end_line + stage.index < sent)
+        return DockerfileSyntaxError(request.dockerfile, sent - added, parse.group(2))
     if "target" in message and request.target:
         return UnknownStage(request.dockerfile, request.target, job.dockerfile.stage_refs)
     return BuildFailed(dockerfile=request.dockerfile, reason=message, target=request.target, backend="classic")

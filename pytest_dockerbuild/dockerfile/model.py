@@ -318,14 +318,17 @@ class Dockerfile:
 
     # -- rewriting -----------------------------------------------------------
     def substituted(
-        self, image_map: Mapping[str, str], labels: Mapping[str, str] | None = None, target: str | None = None
-    ) -> str:
+        self, image_map: Mapping[str, str], labels: Mapping[str, str] | None = None, target: str | None = None,
+        stage_label: str | None = None,
+    ) -> str:  # fmt: skip
         """The Dockerfile text with FROM images replaced per ``image_map`` (normalized keys).
 
         FROM lines keep their flags, stage names and line numbers.  With ``labels``,
         one ``LABEL`` line is appended after the last instruction of the ``target``
         stage (default: the last), so that the built image carries them at the cost
-        of one step (the classic builder's ``labels=`` costs a step per label).
+        of one step (the classic builder's ``labels=`` costs a step per label).  With
+        ``stage_label`` (``key=value``), a ``LABEL`` line follows each FROM (one line more
+        per stage above a line of the text).
         """
         lines = re.findall(r"[^\n]*\n|[^\n]+\Z", self.text)  # as the parser counts: not at \r, \f, \u2028 ...
         if lines and not lines[-1].endswith("\n"):
@@ -352,10 +355,15 @@ class Dockerfile:
                         lines[number] = re.sub(
                             rf"(--from=|from=){re.escape(image)}(?=[\s,]|$)", rf"\g<1>{replacement}", lines[number]
                         )
+        added: list[tuple[int, int, str]] = []  # (line index to insert at, order there, text)
+        if stage_label:
+            added += [(stage.instructions[0].end_line, 0, f"LABEL {stage_label}\n") for stage in self.stages]
         if labels:
             label = "LABEL " + " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(labels.items())) + "\n"
             last = self.stage(target if target is not None else len(self.stages) - 1).instructions[-1]
-            lines.insert(last.end_line, label)
+            added.append((last.end_line, 1, label))
+        for index, _, text in sorted(added, reverse=True):  # from the end: earlier indices stay right
+            lines.insert(index, text)
         return "".join(lines)
 
     def __repr__(self) -> str:

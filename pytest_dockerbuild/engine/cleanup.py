@@ -9,7 +9,7 @@ its journals recorded), and never what a live run uses.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,24 +90,26 @@ class Cleanup:
             [f"{LABEL_RUN}={self.engine.run_id}"] + ([f"{LABEL_OWNER}={self.engine.owner}"] if own_only else [])
         )
 
-    def finish(self, projects: Iterable[str] = (), keep: int = 3, *, retain: bool = True) -> None:
-        """At the end of this process: remove its builds' dangling leftovers; with ``retain`` (the
+    def finish(
+        self, projects: Mapping[str, Path], keep: int = 3, *, retain: bool = True, used: Iterable[str] = ()
+    ) -> None:
+        """At the end of this process: remove its builds' dangling leftovers.  With ``retain`` (the
         last process of the run: not a pytest-xdist worker, whose images other workers may still
-        read), also the tags of ``projects`` beyond the ``keep`` newest per stage, those of
-        projects whose folder is gone, and the plugin's images nothing keeps.  What live runs
-        (this one included) use is kept."""
+        read), also untag the images of ``projects`` (id -> context folder) beyond the ``keep``
+        newest per stage, all those of projects whose folder is gone, and remove the plugin's
+        images nothing keeps.  What live runs use (this one too, and ``used``: what its workers
+        used) is kept."""
         journal = self.engine.open_journal
         if journal is not None:
             self._settle(journal.created, journal.containers)
         if retain:
-            protected = self.engine.ledger.protected()
+            protected = self.engine.ledger.protected() | set(used)
             index = ImageIndex.read(self.engine.client)
-            wanted = set(projects)
-            for project, context in index.projects().items():
-                if project in wanted:
-                    remove_tags(self.engine.client, stale_tags(index, project, keep, protected), protected)
-                elif orphaned(context):
-                    remove_tags(self.engine.client, index.project_tags(project), protected)
+            for project in index.projects() & set(projects):
+                remove_tags(self.engine.client, stale_tags(index, project, keep, protected), protected)
+            gone = [project for project, folder in self.engine.ledger.projects().items() if orphaned(folder)]
+            remove_tags(self.engine.client, [tag for project in gone for tag in index.project_tags(project)], protected)
+            self.engine.ledger.forget_projects(gone)
             self._forget_gone(protected)
         self.engine.close_journal()
 
@@ -142,14 +144,17 @@ class Cleanup:
         report.live_runs = sorted(self._live_owners())
         protected = self.engine.ledger.protected()
         index = ImageIndex.read(self.engine.client)
-        tags: list[str] = []
-        for name, context in index.projects().items():
-            if name == project or (project is None and (orphaned(context) or (root and within(context, root)))):
-                tags += index.project_tags(name)
+        known = self.engine.ledger.projects()
+        if project is not None:
+            names = [project]
+        else:  # this repository's projects, and those whose folder is gone
+            names = [name for name, folder in known.items() if orphaned(folder) or (root and within(folder, root))]
+        tags = [tag for name in names for tag in index.project_tags(name)]
         tagged = {image for image in index.images if set(index.tags(image)) & set(tags)}
         remove_tags(self.engine.client, tags, protected)
         self._forget_gone(protected)
         report.images += len(tagged - set(ImageIndex.read(self.engine.client).images))
+        self.engine.ledger.forget_projects(names)
         shutil.rmtree(cache_home() / "failures", ignore_errors=True)  # failure records of older versions
         return report
 

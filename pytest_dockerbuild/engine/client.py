@@ -27,7 +27,7 @@ import requests.exceptions
 
 from pytest_dockerbuild.engine.imagestore import ImageIndex
 from pytest_dockerbuild.engine.ledger import Journal, Ledger
-from pytest_dockerbuild.engine.naming import LABEL_MANAGED, LABEL_OWNER, LABEL_RUN, slug
+from pytest_dockerbuild.engine.naming import LABEL_LEASE, LABEL_MANAGED, LABEL_OWNER, LABEL_RUN, slug
 from pytest_dockerbuild.engine.process import current
 from pytest_dockerbuild.errors import EngineUnavailable
 from pytest_dockerbuild.image import Image
@@ -95,6 +95,7 @@ class Engine:
         self._images: dict[str, Image] = {}
         self._ledger: Ledger | None = None
         self._journal: Journal | None = None
+        self._leases: set[str] = set()
 
     @staticmethod
     def connect() -> docker.DockerClient:
@@ -178,10 +179,23 @@ class Engine:
             self._journal.close()
             self._journal = None
 
-    def owned_images(self) -> set[str]:
-        """Full ids of the images the plugin committed on this engine (earlier runs and this one)."""
-        index = ImageIndex.read(self.client)
-        return {i for i in (index.resolve(c) for c in self.journal.created) if i} | self.ledger.owned()
+    def use(self, image_id: str) -> bool:
+        """Keep image ``image_id`` from being removed while this process runs, by anyone's clean-up
+        (another user's, another host's): a container of it, created but never started and
+        labelled with the run (the engine removes no image a container uses, unless forced, which
+        the plugin never does); it goes with the run's containers.  False if the image is gone."""
+        self.journal.uses(image_id)
+        if image_id in self._leases:
+            return True
+        try:
+            self.client.api.create_container(
+                image_id, command=["/pytest-dockerbuild-lease"], network_disabled=True,
+                labels=self.labels(**{LABEL_LEASE: image_id}), name=self.resource_name("lease"),
+            )  # fmt: skip
+        except docker.errors.APIError:
+            return False
+        self._leases.add(image_id)
+        return True
 
     def close(self) -> None:
         shutil.rmtree(self._cache_dir, ignore_errors=True)

@@ -11,7 +11,6 @@ with their parents.  What a live run uses (``protected``) is skipped.
 from __future__ import annotations
 
 import os
-import socket
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 import docker.errors
 
-from pytest_dockerbuild.engine.naming import LABEL_CONTEXT, LABEL_PROJECT, is_plugin_tag, repository, stage_of_tag
+from pytest_dockerbuild.engine.naming import is_plugin_tag, repository, stage_of_tag
 
 __all__ = ["ImageIndex", "remove_dangling", "remove_leftovers", "remove_tags", "stale_tags"]
 
@@ -68,19 +67,10 @@ class ImageIndex:
         prefix = repository(project) + ":"
         return [tag for image in self.images for tag in self.tags(image) if tag.startswith(prefix)]
 
-    def projects(self) -> dict[str, str | None]:
-        """Project id -> the ``host:folder`` its images were built from (None if no image says)."""
-        found: dict[str, str | None] = {}
-        for image_id, entry in self.images.items():
-            for tag in self.tags(image_id):
-                if is_plugin_tag(tag):
-                    project = tag.partition("/")[2].rpartition(":")[0]
-                    labels = entry.get("Labels") or {}
-                    if labels.get(LABEL_PROJECT) == project and labels.get(LABEL_CONTEXT):
-                        found[project] = labels[LABEL_CONTEXT]
-                    else:
-                        found.setdefault(project, None)
-        return found
+    def projects(self) -> set[str]:
+        """The ids of the projects the plugin's tags name."""
+        return {tag.partition("/")[2].rpartition(":")[0] for image in self.images for tag in self.tags(image)
+                if is_plugin_tag(tag)}  # fmt: skip
 
 
 def _remove_image(client: docker.DockerClient, reference: str, index: ImageIndex) -> list[str]:
@@ -93,6 +83,9 @@ def _remove_image(client: docker.DockerClient, reference: str, index: ImageIndex
     deleted = [str(entry["Deleted"]) for entry in result or [] if str(entry.get("Deleted")) in index.images]
     for image_id in deleted:
         index.drop(image_id)
+    for entry in index.images.values():  # an untagged tag leaves the index too
+        if reference in (entry.get("RepoTags") or []):
+            entry["RepoTags"] = [tag for tag in entry["RepoTags"] if tag != reference]
     return deleted
 
 
@@ -142,7 +135,8 @@ def remove_dangling(client: docker.DockerClient, owned: set[str], protected: Ite
 
 def remove_tags(client: docker.DockerClient, tags: Iterable[str], protected: Iterable[str] = ()) -> list[str]:
     """Remove plugin tags (an image goes with its last tag, if no container uses it and no
-    image is built on it); a tag, or a tag of an image, in ``protected`` is kept."""
+    image is built on it); a tag in ``protected`` is kept, and so is the last tag of an image
+    in ``protected``."""
     index = ImageIndex.read(client)
     keep = index.expand(protected)
     deleted: list[str] = []
@@ -153,7 +147,7 @@ def remove_tags(client: docker.DockerClient, tags: Iterable[str], protected: Ite
             image_id = str(client.api.inspect_image(tag)["Id"])
         except docker.errors.APIError:
             continue
-        if image_id not in keep:
+        if image_id not in keep or len(index.tags(image_id)) > 1:  # a kept image keeps another tag
             deleted += _remove_image(client, tag, index)
     return deleted
 
@@ -176,32 +170,20 @@ def stale_tags(index: ImageIndex, project: str, keep: int, protected: Iterable[s
     return stale
 
 
-def _mine(context: str | None) -> Path | None:
-    """The folder a ``host:uid:folder`` context label names, if it is of this host and user."""
-    host, _, rest = (context or "").partition(":")
-    uid, _, folder = rest.partition(":")
-    if host != socket.gethostname() or uid != str(os.getuid()) or not folder:
-        return None
-    return Path(folder)
-
-
-def orphaned(context: str | None) -> bool:
-    """True if the context label names a folder of this host and user that provably no longer
-    exists (its parent can be read and the folder is not in it)."""
-    folder = _mine(context)
-    if folder is None:
-        return False
+def orphaned(folder: Path) -> bool:
+    """True if ``folder`` provably no longer exists: its parent is there and can be read, and it
+    is not in it (a folder this process cannot look into, or whose parent is gone as well, as on
+    an unmounted drive, may well exist)."""
     try:
         folder.lstat()
     except FileNotFoundError:
-        return os.access(folder.parent, os.R_OK | os.X_OK) or not folder.parent.exists()
+        return folder.parent.is_dir() and os.access(folder.parent, os.R_OK | os.X_OK)
     except OSError:
-        return False  # cannot tell: keep
+        return False
     return False
 
 
-def within(context: str | None, root: Path) -> bool:
-    """True if the context label names a folder of this host and user under ``root``."""
-    folder = _mine(context)
-    root = root.resolve()
-    return folder is not None and (folder == root or root in folder.parents)
+def within(folder: Path, root: Path) -> bool:
+    """True if ``folder`` is ``root`` or under it (both resolved)."""
+    folder, root = folder.resolve(), root.resolve()
+    return folder == root or root in folder.parents

@@ -20,13 +20,14 @@ import json
 import os
 import pwd
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
-from pytest_dockerbuild.engine.process import ProcessId, current
+from pytest_dockerbuild.engine.process import ProcessId, current, mount_namespace
 
 __all__ = ["Journal", "JournalRecord", "Ledger", "cache_home"]
 
@@ -153,6 +154,41 @@ class Ledger:
             if record.alive and (exclude is None or record.path != exclude.path):
                 used |= record.used | set(record.created)
         return used
+
+    def remember_projects(self, contexts: Mapping[str, Path]) -> None:
+        """Note where projects were built from (project id -> context folder), on this host and in
+        this mount namespace: only such a folder can be found gone."""
+        here = current()
+        where = {"host": here.host, "mounts": mount_namespace(), "uid": os.getuid()}
+        self._update_projects(lambda known: {**known, **{p: {**where, "context": str(c)} for p, c in contexts.items()}})
+
+    def forget_projects(self, projects: Iterable[str]) -> None:
+        gone = set(projects)
+        self._update_projects(lambda known: {p: record for p, record in known.items() if p not in gone})
+
+    def projects(self) -> dict[str, Path]:
+        """The context folders of the projects built on this host, in this mount namespace."""
+        here = current()
+        mine = {"host": here.host, "mounts": mount_namespace(), "uid": os.getuid()}
+        return {project: Path(record["context"]) for project, record in self._read_projects().items()
+                if all(record.get(k) == v for k, v in mine.items())}  # fmt: skip
+
+    def _read_projects(self) -> dict[str, dict[str, Any]]:
+        try:
+            known = json.loads((self.folder / "projects.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return known if isinstance(known, dict) else {}
+
+    def _update_projects(self, change: Callable[[dict[str, dict[str, Any]]], dict[str, dict[str, Any]]]) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(self.folder / "projects.lock")):
+                partial = self.folder / f"projects.{os.getpid()}.partial"
+                partial.write_text(json.dumps(change(self._read_projects()), indent=1, sort_keys=True))
+                partial.replace(self.folder / "projects.json")
+        except OSError:
+            pass
 
     def owned(self) -> set[str]:
         """Ids of images the plugin made (and that existed when they were last listed)."""

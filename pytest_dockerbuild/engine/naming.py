@@ -10,22 +10,20 @@ by which a run removes its own and the next run removes a dead run's.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import socket
 from pathlib import Path
 
 __all__ = [
     "IMAGE_REPOSITORY",
-    "LABEL_CONTEXT",
+    "LABEL_LEASE",
     "LABEL_MANAGED",
     "LABEL_OWNER",
     "LABEL_PROJECT",
     "LABEL_RUN",
-    "base_tag",
     "image_labels",
     "is_plugin_tag",
     "key_tag",
+    "pending_tag",
     "project_id",
     "repository",
     "slug",
@@ -38,8 +36,8 @@ LABEL_RUN = "pytest-dockerbuild.run"  #: the run id, on containers and networks
 #: the pytest process (``host:pidns:pid:start``, see :mod:`~pytest_dockerbuild.engine.process`), on containers
 #: and networks
 LABEL_OWNER = "pytest-dockerbuild.owner"
+LABEL_LEASE = "pytest-dockerbuild.lease"  #: the image a lease container keeps (see Engine.use)
 LABEL_PROJECT = "pytest-dockerbuild.project"  #: the project id (see :func:`project_id`), on built images
-LABEL_CONTEXT = "pytest-dockerbuild.context"  #: "<host>:<uid>:<context folder>", on built images
 IMAGE_REPOSITORY = "pytest-dockerbuild"  #: built images are tagged pytest-dockerbuild/<project>:<stage>-...
 
 
@@ -64,7 +62,6 @@ def image_labels(context: Path) -> dict[str, str]:
     return {
         LABEL_MANAGED: "true",
         LABEL_PROJECT: project_id(context),
-        LABEL_CONTEXT: f"{socket.gethostname()}:{os.getuid()}:{context.resolve()}",
     }
 
 
@@ -84,10 +81,10 @@ def stage_tag(context: Path, stage: str, image_id: str) -> str:
     return f"{repository(project_id(context))}:{_stage_slug(stage)}-{image_id.split(':')[-1][:12]}"
 
 
-def base_tag(context: Path, image_id: str) -> str:
-    """``pytest-dockerbuild/<project>:base-<image id>``: the plugin's own image on top of a base
-    image (the classic backend builds on it, so that its step images are the plugin's alone)."""
-    return f"{repository(project_id(context))}:base-{image_id.split(':')[-1][:12]}"
+def pending_tag(context: Path, target: str | None, key: str) -> str:
+    """``pytest-dockerbuild/<project>:<target>-pending-k<key>``: a build's image until its key is
+    checked again (so that it never dangles, even if the process dies in between)."""
+    return f"{repository(project_id(context))}:{_stage_slug(target)}-pending-k{key[:16]}"
 
 
 def is_plugin_tag(tag: str) -> bool:

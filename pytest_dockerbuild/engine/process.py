@@ -15,7 +15,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ProcessId", "current"]
+__all__ = ["ProcessId", "current", "mount_namespace"]
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,18 @@ class ProcessId:
         return not self.start or _start_of(self.pid) in ("", self.start)
 
 
-@functools.lru_cache(maxsize=1)
-def _namespace() -> str:
+def _namespace(kind: str = "pid") -> str:
     try:
-        return str(os.stat("/proc/self/ns/pid").st_ino)
+        return str(os.stat(f"/proc/self/ns/{kind}").st_ino)
     except OSError:
         return ""
+
+
+@functools.lru_cache(maxsize=1)
+def mount_namespace() -> str:
+    """This process's mount namespace ("" where /proc cannot tell): a folder another namespace
+    cannot see may well exist."""
+    return _namespace("mnt")
 
 
 def _start_of(pid: int) -> str:

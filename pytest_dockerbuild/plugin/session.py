@@ -9,6 +9,7 @@ containers, and the controller removes at the end what killed workers left.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -175,8 +176,9 @@ class Session:
             cleanup = Cleanup(engine)
             cleanup.remove_run_resources(own_only=self.worker is not None)
             if self.worker is not None:
-                self._hand_over_projects()
-            cleanup.finish(self._projects(), keep=self.options.keep_images, retain=self.worker is None)
+                self._hand_over(engine)
+            projects, used = self._gathered()
+            cleanup.finish(projects, keep=self.options.keep_images, retain=self.worker is None, used=used)
         except (requests.RequestException, docker.errors.DockerException):
             pass  # the engine went away: the next run sweeps what is left
         engine.close()
@@ -194,20 +196,31 @@ class Session:
             return None
         return (basetemp.parent if self.worker is not None else basetemp) / f"dockerbuild-builds-{self.run_id}"
 
-    def _hand_over_projects(self) -> None:
-        """A worker leaves the projects it built for the controller's clean-up."""
+    def _hand_over(self, engine: Engine) -> None:
+        """A worker leaves the projects it built, and the images it used, to the controller's
+        clean-up (which keeps them: the run used them)."""
         shared = self._shared_dir()
-        if shared is not None and self._builder is not None and self._builder.projects:
-            shared.mkdir(parents=True, exist_ok=True)
-            (shared / f"projects-{self.worker}.txt").write_text("\n".join(sorted(self._builder.projects)))
+        journal = engine.open_journal
+        if shared is None or self._builder is None or journal is None:
+            return
+        shared.mkdir(parents=True, exist_ok=True)
+        projects = {name: str(folder) for name, folder in self._builder.projects.items()}
+        (shared / f"handover-{self.worker}.json").write_text(
+            json.dumps({"projects": projects, "used": sorted(journal.used)})
+        )
 
-    def _projects(self) -> set[str]:
-        projects = set(self._builder.projects) if self._builder is not None else set()
+    def _gathered(self) -> tuple[dict[str, Path], set[str]]:
+        """The projects this process built (with the workers', in a controller), and the images its
+        workers used."""
+        projects = dict(self._builder.projects) if self._builder is not None else {}
+        used: set[str] = set()
         shared = self._shared_dir()
         if self.has_workers and shared is not None:
-            for handed in shared.glob("projects-*.txt"):
-                projects |= set(handed.read_text().split())
-        return projects
+            for handed in shared.glob("handover-*.json"):
+                record = json.loads(handed.read_text())
+                projects.update({name: Path(folder) for name, folder in record["projects"].items()})
+                used.update(record["used"])
+        return projects, used
 
 
 def prune_command(config: pytest.Config) -> int | None:
