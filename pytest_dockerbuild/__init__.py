@@ -24,15 +24,17 @@ from pytest_dockerbuild.assertions import (  # noqa: E402
     assert_rebuilt,
     assert_size_under,
 )
-from pytest_dockerbuild.build import Builder, BuildResult, StageResult, StepResult  # noqa: E402
+from pytest_dockerbuild.build import Builder, BuildResult, Secret, StageResult, StepResult  # noqa: E402
 from pytest_dockerbuild.dockerfile import Dockerfile, Stage  # noqa: E402
 from pytest_dockerbuild.errors import (  # noqa: E402
     BaseImageMissing,
     BuildFailed,
+    BuildOptionError,
     ContainerError,
     ContainerExited,
     ContainerNotReady,
     DockerbuildError,
+    DockerbuildWarning,
     DockerfileEmpty,
     DockerfileError,
     DockerfileNotFound,
@@ -55,6 +57,7 @@ __all__ = [
     "BUILD_TOOLS",
     "BaseImageMissing",
     "BuildFailed",
+    "BuildOptionError",
     "BuildResult",
     "Builder",
     "Container",
@@ -62,6 +65,7 @@ __all__ = [
     "ContainerExited",
     "ContainerNotReady",
     "DockerbuildError",
+    "DockerbuildWarning",
     "Dockerfile",
     "DockerfileEmpty",
     "DockerfileError",
@@ -80,6 +84,7 @@ __all__ = [
     "PathNotFound",
     "Readiness",
     "Runtime",
+    "Secret",
     "Stage",
     "StageResult",
     "StepResult",

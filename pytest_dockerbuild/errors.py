@@ -6,6 +6,7 @@ the context needed to act on it (which file, which stage, what to do)::
     DockerbuildError
     ├── EngineUnavailable          the Docker Engine does not answer
     ├── BackendUnavailable         a builder backend cannot be used here (.backend)
+    ├── BuildOptionError           a build option cannot be used as given (.option, .problem)
     ├── DockerfileError            a Dockerfile cannot be used (.dockerfile)
     │   ├── DockerfileNotFound
     │   ├── DockerfileEmpty
@@ -23,6 +24,9 @@ the context needed to act on it (which file, which stage, what to do)::
     └── ContainerError             a container failed (.container, .logs)
         ├── ContainerExited        it stopped before it was ready (.exit_code)
         └── ContainerNotReady      not ready by the deadline (.waiting_for, .last_probe)
+
+Warnings (:class:`DockerbuildWarning`, a ``UserWarning``) say what a build was given and
+did not use.
 """
 
 from __future__ import annotations
@@ -38,12 +42,14 @@ __all__ = [
     "BackendUnavailable",
     "BaseImageMissing",
     "BuildFailed",
+    "BuildOptionError",
     "ContainerError",
     "ContainerExited",
     "ContainerNotReady",
     "ContractError",
     "ContractFailure",
     "DockerbuildError",
+    "DockerbuildWarning",
     "DockerfileChecksFailed",
     "DockerfileEmpty",
     "DockerfileError",
@@ -105,6 +111,21 @@ class BackendUnavailable(DockerbuildError):
         #: why it cannot be used, and what to do
         self.reason = reason
         super().__init__(f"the {backend!r} backend cannot be used: {reason}")
+
+
+class BuildOptionError(DockerbuildError):
+    """A build option cannot be used as given: a bad value, or one this backend or engine cannot honour."""
+
+    def __init__(self, option: str, problem: str) -> None:
+        #: the option, as ``build()`` names it (``secrets``, ``platform``, ``build_args``...)
+        self.option = option
+        #: what is wrong, and what to do
+        self.problem = problem
+        super().__init__(f"{option}=: {problem}")
+
+
+class DockerbuildWarning(UserWarning):
+    """Something a build was given that it does not use (a build arg no stage declares...)."""
 
 
 class DockerfileError(DockerbuildError):
@@ -185,6 +206,7 @@ class BuildFailed(DockerbuildError):
         tail: int = 20,
         target: str | None = None,
         backend: str = "classic",
+        engine_step: str | None = None,
     ) -> None:
         #: the Dockerfile that was built
         self.dockerfile = dockerfile
@@ -214,6 +236,8 @@ class BuildFailed(DockerbuildError):
         self.target = target
         #: "classic" or "buildkit"
         self.backend = backend
+        #: the step as the backend's own log numbers it (``Step 11/21``, ``[test 3/3]``), if known
+        self.engine_step = engine_step
         super().__init__(self._message(tail))
 
     @property
@@ -226,6 +250,8 @@ class BuildFailed(DockerbuildError):
         if self.step is not None:
             where += f", step {self.step}/{self.steps_in_stage}" if self.steps_in_stage else f", step {self.step}"
         location = f"{self.dockerfile}:{self.line}" if self.line else str(self.dockerfile)
+        if self.engine_step:
+            location += f", {self.engine_step} of the {self.backend} log"
         lines = [f"Docker build failed in {where} ({location}):"]
         if self.instruction:
             lines.append(f"    {self.instruction}")

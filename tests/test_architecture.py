@@ -143,6 +143,7 @@ class FakeBackend:
     real builds are tested on the engine)."""
 
     name: ClassVar[str] = "fake"
+    supported: ClassVar[frozenset[str]] = frozenset()
     why_not: str | None = None
     jobs: ClassVar[list[BuildJob]] = []
 

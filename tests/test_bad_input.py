@@ -79,7 +79,12 @@ def test_failing_run_in_a_middle_stage(builder: Builder, make_context: MakeConte
     assert failure.instruction == "RUN echo 'Testing...' >> /build.txt && echo 'expected 3 lines, got 2' >&2 && exit 3"
     assert "expected 3 lines, got 2" in failure.log_tail
     message = str(failure)
-    assert message.startswith(f"Docker build failed in stage 'test-stage', step 4/4 ({context / 'Dockerfile'}:8):")
+    engine_step = {"classic": "Step 9/15", "buildkit": "[test-stage 3/3]"}[failure.backend]
+    assert failure.engine_step == engine_step
+    assert message.startswith(
+        f"Docker build failed in stage 'test-stage', step 4/4 ({context / 'Dockerfile'}:8, {engine_step} of the "
+        f"{failure.backend} log):"
+    )
     assert "exit code: 3" in message
 
 
@@ -103,7 +108,9 @@ def test_copy_from_a_file_the_stage_lacks(builder: Builder, make_context: MakeCo
     assert failure.instruction == "COPY --from=test-stage /no-such-file.txt /build.txt"
     assert "no-such-file.txt" in failure.reason
     assert {"classic": "does not exist", "buildkit": "not found"}[failure.backend] in failure.reason
-    assert f"Docker build failed in stage '2', step 3/4 ({context / 'Dockerfile'}:12):" in str(failure)
+    assert f"Docker build failed in stage '2', step 3/4 ({context / 'Dockerfile'}:12, {failure.engine_step} of" in str(
+        failure
+    )
 
 
 def test_missing_base_image_says_how_to_map_it(builder: Builder, make_context: MakeContext, leftovers: None) -> None:

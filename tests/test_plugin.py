@@ -111,7 +111,7 @@ def test_a_failing_stage_is_reported_with_stage_step_exit_code_and_log(inner: py
     result.stdout.fnmatch_lines(
         [
             "E * pytest_dockerbuild.BuildFailed: Docker build failed in stage 'test-stage', "
-            "step 3/3 (*app/Dockerfile:7):",
+            "step 3/3 (*app/Dockerfile:7, * of the * log):",
             "E *RUN echo 'Testing...' >> /build.txt && echo 'expected 3 lines' >&2 && exit 3",
             "E *exit code: 3",
             "E *last * lines of the build log:",

@@ -4,5 +4,6 @@
 from pytest_dockerbuild.build.builder import Builder
 from pytest_dockerbuild.build.log import BuildLog
 from pytest_dockerbuild.build.model import BuildRequest, BuildResult, StageResult, StepResult
+from pytest_dockerbuild.build.options import BuildOptions, Secret
 
-__all__ = ["BuildLog", "BuildRequest", "BuildResult", "Builder", "StageResult", "StepResult"]
+__all__ = ["BuildLog", "BuildOptions", "BuildRequest", "BuildResult", "Builder", "Secret", "StageResult", "StepResult"]

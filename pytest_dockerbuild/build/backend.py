@@ -67,6 +67,8 @@ class Backend(Protocol):
     builds (raising :class:`~pytest_dockerbuild.errors.BuildFailed` and the Dockerfile errors)."""
 
     name: ClassVar[str]  #: as ``--dockerbuild-backend`` and ``backend=`` name it
+    #: the :class:`~pytest_dockerbuild.build.options.BuildOptions` it can honour (by field name)
+    supported: ClassVar[frozenset[str]]
 
     def unavailable(self) -> str | None:
         """Why it cannot build here (and what to do), or None if it can."""
@@ -127,7 +129,7 @@ def resolve_base(request: BuildRequest, base: str, external: bool) -> str:
 
 def failure_at(
     job: BuildJob, reason: str, *, stage_index: int | None = None, step: int | None = None,
-    exit_code: int | None = None, log: Sequence[str] = (),
+    exit_code: int | None = None, log: Sequence[str] = (), engine_step: str | None = None,
 ) -> BuildFailed:  # fmt: skip
     """A :class:`BuildFailed` for a failure at ``step`` (1-based, FROM is 1) of stage ``stage_index``."""
     stages = job.dockerfile.stages
@@ -137,7 +139,7 @@ def failure_at(
         instruction = stage.instructions[step - 1]
     return BuildFailed(
         dockerfile=job.request.dockerfile,
-        reason=reason,
+        reason=job.log.redact(reason),
         stage=stage.ref if stage else None,
         step=step,
         steps_in_stage=len(stage.instructions) if stage else None,
@@ -148,4 +150,5 @@ def failure_at(
         tail=job.log_tail,
         target=job.request.target,
         backend=job.request.backend,
+        engine_step=engine_step,
     )

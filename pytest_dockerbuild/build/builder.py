@@ -11,6 +11,7 @@ build to the backend the :mod:`~pytest_dockerbuild.build.registry` picks.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import os
 import re
@@ -24,13 +25,20 @@ from docker.utils import parse_repository_tag
 
 from pytest_dockerbuild.build.backend import BuildJob, resolve_base
 from pytest_dockerbuild.build.cache import BuildCache, Outcome
+from pytest_dockerbuild.build.inputs import resolve_path, unused_build_args
 from pytest_dockerbuild.build.key import content_key
 from pytest_dockerbuild.build.log import BuildLog
 from pytest_dockerbuild.build.model import BuildRequest, BuildResult, StageResult
+from pytest_dockerbuild.build.options import BuildOptions, Secret, build_options, engine_platform, unsupported_platform
 from pytest_dockerbuild.build.registry import AUTO, select
 from pytest_dockerbuild.dockerfile import Dockerfile, normalize_image
 from pytest_dockerbuild.engine.naming import key_tag, project_id
-from pytest_dockerbuild.errors import BuildFailed, DockerbuildError
+from pytest_dockerbuild.errors import (
+    BaseImageMissing,
+    BuildFailed,
+    BuildOptionError,
+    DockerbuildError,
+)
 from pytest_dockerbuild.image import Image
 from pytest_dockerbuild.lint import Finding, check_dockerfile
 
@@ -38,6 +46,8 @@ if TYPE_CHECKING:
     from pytest_dockerbuild.engine.client import Engine
 
 __all__ = ["Builder"]
+
+#: build args every build may take without an ARG (docker does not warn about them)
 
 
 class Builder:
@@ -53,6 +63,8 @@ class Builder:
         shared_dir: Path | None = None,
         lint_ignore: Sequence[str] = (),
         log_dir: Path | None = None,
+        strict_build_args: bool = False,
+        asking: Callable[[], Path | None] | None = None,
     ) -> None:
         self.engine = engine
         self.lint_ignore = list(lint_ignore)
@@ -62,6 +74,9 @@ class Builder:
         self.reuse = reuse
         self.log_tail = log_tail
         self.log_dir = log_dir  #: where whole build logs are written (a temporary folder if None)
+        self.strict_build_args = strict_build_args  #: a build arg no ARG declares is an error
+        #: the folder relative paths are read from (the test file's that asks), None for the current directory
+        self._asking_folder = asking or (lambda: None)
         self.cache = BuildCache(engine, shared_dir)
         self.results: list[BuildResult] = []  #: every build of the session, in order
         self.failures: list[BuildFailed] = []  #: every failed build of the session, once per content key
@@ -71,6 +86,7 @@ class Builder:
         self._expecting = 0
         self._logs = itertools.count(1)
         self._listeners: list[Callable[[Outcome], None]] = []
+        self._engine_platform: str | None = None
 
     # -- public ----------------------------------------------------------------
     def build(
@@ -85,24 +101,50 @@ class Builder:
         backend: str | None = None,
         tag: str | None = None,
         reuse: bool | None = None,
+        strict_build_args: bool | None = None,
+        secrets: Mapping[str, Secret | str | os.PathLike[str]] | None = None,
+        ssh: str | Sequence[str] | None = None,
+        platform: str | None = None,
+        no_cache: bool = False,
+        no_cache_filter: str | Sequence[str] | None = None,
+        pull: bool = False,
+        cache_from: str | Sequence[str] | None = None,
+        cache_to: str | Sequence[str] | None = None,
+        build_contexts: Mapping[str, str | os.PathLike[str]] | None = None,
+        network: str | None = None,
+        extra_hosts: Mapping[str, str] | None = None,
+        shm_size: int | str | None = None,
     ) -> BuildResult:
-        """Build ``context`` (or its stage ``target``) and return the result.
+        """Build ``context`` (or its stage ``target``) and return the result; a relative ``context``
+        is read from the folder of the test file that asks (see the README's *Build options*).
 
-        :param dockerfile: path relative to the context (default ``Dockerfile``), or absolute.
-        :param image_map: extra FROM substitutions for this build (``{"diamol/base": "local/base"}``).
-        :param backend: ``"classic"``, ``"buildkit"`` or ``"auto"`` (default: the session's).
-        :param tag: an extra tag for the image (applied whether it is built or reused).
         :param reuse: ``False`` builds through the engine, whatever this session or an earlier run
-            built (the layer cache still applies); the default takes the session's result for the
-            same content, or an image an earlier run built for it (unless ``--dockerbuild-rebuild``).
+            built (the layer cache still applies); so do ``no_cache``, ``no_cache_filter``,
+            ``pull`` and ``cache_to``.
+        :param strict_build_args: a build arg no ARG declares is an error, not a warning.
         :raises BuildFailed: a step failed (with the stage, step, instruction, exit code and log tail).
         :raises DockerfileError: the Dockerfile is missing, empty, malformed or has no such target.
+        :raises BuildOptionError: an option is malformed, or the backend or engine cannot honour it.
         """
         __tracebackhide__ = True
+        base = self._asking()
+        options = build_options(
+            base, secrets=secrets, ssh=ssh, platform=platform, no_cache=no_cache, no_cache_filter=no_cache_filter,
+            pull=pull, cache_from=cache_from, cache_to=cache_to, build_contexts=build_contexts, network=network,
+            extra_hosts=extra_hosts, shm_size=shm_size,
+        )  # fmt: skip
         request, parsed = self.prepare(
             context, dockerfile, target=target, build_args=build_args, labels=labels,
-            image_map=image_map, backend=backend, tag=tag,
+            image_map=image_map, backend=backend, tag=tag, options=options,
         )  # fmt: skip
+        strict = self.strict_build_args if strict_build_args is None else strict_build_args
+        return self._build(request, parsed, reuse, unused_build_args(request, parsed, strict))
+
+    def _build(self, request: BuildRequest, parsed: Dockerfile, reuse: bool | None, unused: list[str]) -> BuildResult:
+        """The outcome of a prepared request: the session's, another worker's, an earlier run's, or a build."""
+        __tracebackhide__ = True
+        if request.options.forces_build():
+            reuse = False
         key = self.content_key(request, parsed)
         if project_id(request.context) not in self.projects:  # the ledger knows where it is, even if the run is killed
             self.projects[project_id(request.context)] = request.context
@@ -122,7 +164,7 @@ class Builder:
         if request.tag:
             self._tag(outcome.image.id, request.tag)
         self.engine.use(outcome.image.id)
-        return outcome
+        return _with_warnings(outcome, unused)
 
     def expect_failure(
         self,
@@ -166,7 +208,7 @@ class Builder:
         build_args: Mapping[str, str] | None = None,
     ) -> Dockerfile:  # fmt: skip
         """The parsed Dockerfile of a context (stages, stage graph), without building."""
-        context_path = Path(context).resolve()
+        context_path = resolve_path(context, self._asking_folder())
         path = Path(dockerfile) if dockerfile is not None else Path("Dockerfile")
         return Dockerfile.load((path if path.is_absolute() else context_path / path).resolve(), context_path,
                                build_args)  # fmt: skip
@@ -199,17 +241,28 @@ class Builder:
         image_map: Mapping[str, str] | None,
         backend: str | None,
         tag: str | None,
+        options: BuildOptions | None = None,
     ) -> tuple[BuildRequest, Dockerfile]:
         """The request a call describes, and its parsed Dockerfile (refused if it cannot build)."""
         args = {str(k): str(v) for k, v in (build_args or {}).items()}
-        parsed = self.dockerfile(context, dockerfile, args)
+        folder = resolve_path(context, self._asking_folder())
+        parsed = self.dockerfile(folder, dockerfile, args)
         parsed.check_buildable()
         if target is not None:
             target = parsed.stage(target).ref  # UnknownStage lists the stages
         mapping = {**self.image_map, **{normalize_image(k): v for k, v in (image_map or {}).items()}}
         chosen = select(backend or self.default_backend)
-        return BuildRequest(Path(context).resolve(), parsed.path, target, args, dict(labels or {}), mapping,
-                            chosen.name, tag), parsed  # fmt: skip
+        options = options or BuildOptions()
+        refused = [name for name in options.given() if name not in chosen.supported]
+        if refused:
+            raise BuildOptionError(refused[0], f"the {chosen.name} backend cannot use it"
+                                   + (": use backend='buildkit'" if chosen.name == "classic" else ""))  # fmt: skip
+        if options.platform is not None:
+            problem = unsupported_platform(options.platform, self._platform(), self.engine.local_binfmt())
+            if problem:
+                raise BuildOptionError("platform", problem)
+        return BuildRequest(folder, parsed.path, target, args, dict(labels or {}), mapping, chosen.name, tag,
+                            options), parsed  # fmt: skip
 
     def content_key(self, request: BuildRequest, parsed: Dockerfile) -> str:
         """The content key of a prepared request (see :mod:`~pytest_dockerbuild.build.key`)."""
@@ -219,7 +272,8 @@ class Builder:
         """An earlier run's image for the key (unless reuse is off, or the build reads what no key
         holds), else a build by the backend, tagged by its key if the inputs did not change."""
         backend = select(request.backend)
-        if reuse is not False and (reuse or self.reuse) and not backend.unrepeatable(request, parsed):
+        unrepeatable = backend.unrepeatable(request, parsed) + request.options.unrepeatable()
+        if reuse is not False and (reuse or self.reuse) and not unrepeatable:
             previous = self.cache.earlier_image(key_tag(request.context, request.target, key))
             if previous is not None:
                 return self._result(self._reused(request, parsed, key, previous))
@@ -229,6 +283,9 @@ class Builder:
         except DockerbuildError as error:
             if isinstance(error, BuildFailed):
                 self.failures.append(error)
+            if isinstance(error, BaseImageMissing) and request.options.pull:
+                why = f"{error.image} (stage {error.stage!r}) could not be pulled: {error.reason}"
+                return BuildOptionError("pull", f"{why}; build without pull=True to use the engine's own image")
             return error
         self.engine.use(output.image_id)
         if self.content_key(request, parsed) == key:  # else a file or base changed during the build:
@@ -270,6 +327,16 @@ class Builder:
         elif id(error) not in self._unexpected:
             self._expected.add(id(error))
 
+    def _asking(self) -> Path:
+        """The folder relative paths of a call are read from: the test file's, else the current directory."""
+        return self._asking_folder() or Path.cwd()
+
+    def _platform(self) -> str:
+        if self._engine_platform is None:
+            info = self.engine.client.info()
+            self._engine_platform = engine_platform(str(info.get("OSType", "linux")), str(info.get("Architecture", "")))
+        return self._engine_platform
+
     def _image_id(self, reference: str) -> str | None:
         try:
             return str(self.engine.client.api.inspect_image(reference)["Id"])
@@ -294,4 +361,11 @@ class Builder:
         if self.log_dir is None:
             self.log_dir = Path(tempfile.mkdtemp(prefix="pytest-dockerbuild-logs-"))
         name = f"{next(self._logs):03d}-{project_id(request.context)}-{request.target or 'final'}-{key[:12]}.log"
-        return BuildLog(self.log_dir / name)
+        return BuildLog(self.log_dir / name, hide=request.options.redactions())
+
+
+def _with_warnings(result: BuildResult, warned: list[str]) -> BuildResult:
+    """The result with this call's warnings (a copy when the session's result had others)."""
+    if warned == result.warnings:
+        return result
+    return dataclasses.replace(result, warnings=list(warned))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import dataclasses
 import functools
 import os
 import re
@@ -34,9 +35,17 @@ from pytest_dockerbuild.build.backend import (
 )
 from pytest_dockerbuild.build.buildkit_stream import BuildkitStream, locate, stage_results
 from pytest_dockerbuild.build.model import BuildRequest
+from pytest_dockerbuild.build.options import BuildOptions
 from pytest_dockerbuild.dockerfile import Dockerfile, normalize_image
 from pytest_dockerbuild.engine.client import buildx_version
-from pytest_dockerbuild.errors import BaseImageMissing, DockerfileSyntaxError, UnknownStage
+from pytest_dockerbuild.errors import (
+    BaseImageMissing,
+    BuildOptionError,
+    DockerfileError,
+    DockerfileSyntaxError,
+    UnknownStage,
+    shown_path,
+)
 
 __all__ = ["MIN_BUILDX", "BuildkitBackend", "buildx_supports_rawjson"]
 
@@ -58,6 +67,7 @@ class BuildkitBackend:
     """BuildKit, through the buildx CLI plugin."""
 
     name: ClassVar[str] = "buildkit"
+    supported: ClassVar[frozenset[str]] = frozenset(f.name for f in dataclasses.fields(BuildOptions))
 
     def unavailable(self) -> str | None:
         if shutil.which("docker") is None:
@@ -94,6 +104,7 @@ class BuildkitBackend:
 
     def build(self, job: BuildJob) -> BuildOutput:
         """Build with ``docker buildx build``; raise the plugin's errors on failure."""
+        _refuse_old_engine(job)
         with tempfile.TemporaryDirectory(prefix="pytest-dockerbuild-") as tmp:
             folder = Path(tmp)
             command = self._command(job, folder)
@@ -126,7 +137,41 @@ class BuildkitBackend:
             command += ["--build-arg", f"{name}={value}"]
         for name, value in sorted(request.image_labels.items()):
             command += ["--label", f"{name}={value}"]
-        return [*command, str(request.context)]
+        return [*command, *_option_flags(request.options, folder), str(request.context)]
+
+
+def _option_flags(options: BuildOptions, folder: Path) -> list[str]:
+    """The command line of the build options; secrets go to files in ``folder`` (readable by
+    this user only, removed with it), so that no value is on a command line."""
+    flags = []
+    for name, value in sorted(options.secrets.items()):
+        secret = folder / f"secret-{name}"
+        secret.touch(mode=0o600)
+        secret.write_bytes(value)
+        flags.append(f"--secret=id={name},src={secret}")
+    flags += [f"--ssh={ssh}" for ssh in options.ssh]
+    flags += [f"--platform={options.platform}"] if options.platform else []
+    flags += ["--no-cache"] if options.no_cache else []
+    flags += [f"--no-cache-filter={stage}" for stage in options.no_cache_filter]
+    flags += ["--pull"] if options.pull else []
+    flags += [f"--cache-from={source}" for source in options.cache_from]
+    flags += [f"--cache-to={destination}" for destination in options.cache_to]
+    flags += [f"--build-context={name}={where}" for name, where in sorted(options.build_contexts.items())]
+    flags += [f"--network={options.network}"] if options.network else []
+    flags += [f"--add-host={host}:{address}" for host, address in sorted(options.extra_hosts.items())]
+    return flags + ([f"--shm-size={options.shm_size}"] if options.shm_size else [])
+
+
+def _refuse_old_engine(job: BuildJob) -> None:
+    """Options the BuildKit of an engine before 23.0 (BuildKit 0.8) ignores or refuses."""
+    wanted = [name for name in ("shm_size", "build_contexts") if name in job.request.options.given()]
+    if not wanted:
+        return
+    version = job.engine.info().engine_version
+    major = re.match(r"(\d+)", version)
+    if major and int(major.group(1)) < 23:
+        raise BuildOptionError(wanted[0], f"the BuildKit of Docker Engine {version} cannot honour it (it needs "
+                               "Engine 23 or later); use the classic backend, or a newer engine")  # fmt: skip
 
 
 @functools.lru_cache(maxsize=1)
@@ -169,6 +214,9 @@ def _run(command: list[str], stream: BuildkitStream) -> int:
 def _failure(job: BuildJob, stream: BuildkitStream, code: int) -> Exception:
     request, parsed = job.request, job.dockerfile
     reason = stream.error or _exit_reason(code)
+    refused = _refused_option(job, reason)
+    if refused is not None:
+        return refused
     if code < 0:  # killed: what it printed is about being cut off, not about the Dockerfile
         killed = _exit_reason(code) + (f" ({stream.error})" if stream.error else "")
         return failure_at(job, killed, log=stream.log)
@@ -186,6 +234,7 @@ def _failure(job: BuildJob, stream: BuildkitStream, code: int) -> Exception:
             return failure_at(
                 job, failing.error or reason, stage_index=stage.index, step=stage.instructions.index(instruction) + 1,
                 exit_code=int(exit_code.group(1)) if exit_code else None, log=stream.log,
+                engine_step=failing.name.split("]", 1)[0] + "]" if failing.name.startswith("[") else None,
             )  # fmt: skip
     parse = re.search(r"dockerfile parse error (?:on )?line (\d+): (.*)", reason)
     if parse:
@@ -193,6 +242,29 @@ def _failure(job: BuildJob, stream: BuildkitStream, code: int) -> Exception:
     if "target stage" in reason and request.target:
         return UnknownStage(request.dockerfile, request.target, parsed.stage_refs)
     return failure_at(job, reason, log=stream.log)
+
+
+def _refused_option(job: BuildJob, reason: str) -> Exception | None:
+    """The error for what buildx refused before building: the frontend image of a ``# syntax=``
+    line it cannot fetch, a cache export the docker driver cannot do, named contexts an old
+    BuildKit does not know."""
+    syntax = job.dockerfile.syntax
+    if syntax is not None and ("frontend gateway" in reason or "resolve image config for" in reason):
+        line, image = syntax
+        return DockerfileError(
+            f"{shown_path(job.request.dockerfile)} line {line}: `# syntax={image}` makes BuildKit fetch the frontend "
+            f"image {image}, and it cannot ({reason.splitlines()[-1][-160:]}); delete the line (BuildKit's built-in "
+            f"frontend then builds the file), or map {image} to a local frontend image (dockerbuild_base_images)",
+            job.request.dockerfile,
+        )
+    if "Cache export is not supported" in reason:
+        return BuildOptionError("cache_to", "the builder (docker driver) cannot export a cache other than "
+                                "type=inline: use cache_to='type=inline', or a builder of the docker-container "
+                                "driver (BUILDX_BUILDER), or the engine's containerd image store")  # fmt: skip
+    if "moby.buildkit.frontend.contexts" in reason:
+        return BuildOptionError("build_contexts", "this engine's BuildKit does not know named contexts (Docker "
+                                "Engine 23 or later does)")  # fmt: skip
+    return None
 
 
 def _exit_reason(code: int) -> str:

@@ -51,6 +51,9 @@ class ClassicBackend:
     """The engine's own builder (``POST /build``), streamed through the docker SDK."""
 
     name: ClassVar[str] = "classic"
+    supported: ClassVar[frozenset[str]] = frozenset(
+        {"platform", "no_cache", "pull", "cache_from", "network", "extra_hosts", "shm_size"}
+    )
 
     def unavailable(self) -> str | None:
         return None  # every engine has it
@@ -100,13 +103,16 @@ def _run(job: BuildJob, stream: ClassicStream) -> None:
     exclude = read_patterns(dockerignore(request.context))
     context = tar(str(request.context), exclude=exclude, dockerfile=(DOCKERFILE_NAME, text))
     journal = job.engine.journal
+    options = request.options
     # A connection of its own: closing it (on an interrupt) makes the engine cancel the build.
     connection = job.engine.connection()
     try:
         for chunk in connection.build(
             fileobj=context, custom_context=True, dockerfile=DOCKERFILE_NAME, target=request.target,
-            buildargs=dict(request.build_args), rm=True, forcerm=True, pull=False, decode=True,
-            use_config_proxy=False,
+            buildargs=dict(request.build_args), rm=True, forcerm=True, pull=options.pull, decode=True,
+            use_config_proxy=False, nocache=options.no_cache, cache_from=list(options.cache_from) or None,
+            network_mode=options.network, extra_hosts=dict(options.extra_hosts) or None, shmsize=options.shm_size,
+            platform=options.platform,
         ):  # fmt: skip
             known = (len(stream.containers), len(stream.created), len(stream.steps))
             stream.feed(chunk)
@@ -142,6 +148,7 @@ def _failure(job: BuildJob, stream: ClassicStream) -> Exception:
     return failure_at(
         job, str(stream.error), stage_index=failed.stage_index if failed else None,
         step=_instruction_step(failed.step) if failed else None, exit_code=stream.exit_code, log=stream.log,
+        engine_step=f"Step {failed.number}/{failed.total}" if failed else None,
     )  # fmt: skip
 
 

@@ -37,6 +37,7 @@ class ParsedStep:
     cached: bool = False
     finished: float | None = None
     image: str | None = None  #: the (short) id of the image after the step
+    total: int = 0  #: M of ``Step k/M``
 
     @property
     def committed(self) -> bool:
@@ -97,7 +98,9 @@ class ClassicStream:
                 self._step_in_stage = 0
             if self._stage >= 0:
                 self._step_in_stage += 1
-            self.steps.append(ParsedStep(int(step.group(1)), self._stage, self._step_in_stage, text, now))
+            self.steps.append(
+                ParsedStep(int(step.group(1)), self._stage, self._step_in_stage, text, now, total=int(step.group(2)))
+            )
         elif line.strip() == "---> Using cache" and self.steps:
             self.steps[-1].cached = True
         elif running := _RUNNING.match(line):

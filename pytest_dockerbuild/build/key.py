@@ -27,7 +27,7 @@ from pytest_dockerbuild.errors import DockerfileNotFound
 
 __all__ = ["KEY_VERSION", "content_key", "context_digest", "external_images"]
 
-KEY_VERSION = "3"
+KEY_VERSION = "4"
 
 
 def content_key(
@@ -49,11 +49,27 @@ def content_key(
         "map": sorted(request.image_map.items()),
         "bases": sorted(bases.items()),
         "environment": sorted(backend.environment().items()),
+        "options": request.options.key(),
+        "contexts": sorted(_named_contexts(request, image_id).items()),
     }
     digest = hashlib.sha256(json.dumps(header, sort_keys=True).encode())
     patterns = backend.ignore_patterns(request.context, request.dockerfile)
     digest.update(context_digest(request.context, request.dockerfile, patterns).encode())
     return digest.hexdigest()
+
+
+def _named_contexts(request: BuildRequest, image_id: Callable[[str], str | None]) -> dict[str, str]:
+    """The extra named contexts: a folder by all its files (no ignore file applies), an image by id."""
+    found = {}
+    for name, where in request.options.build_contexts.items():
+        if where.startswith("docker-image://"):
+            reference = where.removeprefix("docker-image://")
+            found[name] = image_id(reference) or f"missing:{reference}"
+        elif "://" in where or where.startswith("git@"):
+            found[name] = where  # fetched: the build is not repeatable (BuildOptions.unrepeatable)
+        else:
+            found[name] = context_digest(Path(where), Path(where) / ".pytest-dockerbuild-none", [])
+    return found
 
 
 def external_images(parsed: Dockerfile) -> list[str]:

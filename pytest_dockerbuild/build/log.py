@@ -23,8 +23,11 @@ class BuildLog(Sequence[str]):
     """The last :data:`TAIL_LINES` lines of a build log, with the whole log in :attr:`path`
     (when given).  Compares equal to a list of the same lines."""
 
-    def __init__(self, path: Path | None = None, keep: int = TAIL_LINES, lines: Iterable[str] = ()) -> None:
+    def __init__(
+        self, path: Path | None = None, keep: int = TAIL_LINES, lines: Iterable[str] = (), hide: Sequence[str] = ()
+    ) -> None:
         self.path = path  #: the file holding the whole log, or None
+        self._hide = [value for value in hide if value]  #: texts written as ``***`` (the build's secrets)
         self.total = 0  #: lines written, kept or not
         self._tail: deque[str] = deque(maxlen=keep)
         self._file: IO[str] | None = None
@@ -34,7 +37,14 @@ class BuildLog(Sequence[str]):
         for line in lines:
             self.append(line)
 
+    def redact(self, text: str) -> str:
+        """``text`` with the values the log hides written as ``***``."""
+        for value in self._hide:
+            text = text.replace(value, "***")
+        return text
+
     def append(self, line: str) -> None:
+        line = self.redact(line)
         self.total += 1
         if self._file is not None:
             self._file.write(line + "\n")
@@ -91,3 +101,4 @@ class BuildLog(Sequence[str]):
         self.total = state["total"]  # type: ignore[assignment]
         self._tail = deque(state["tail"], maxlen=state["keep"])  # type: ignore[call-overload]
         self._file = None
+        self._hide = []  # a record carries no secret values

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pytest_dockerbuild.build.options import BuildOptions
 from pytest_dockerbuild.dockerfile import Dockerfile
 from pytest_dockerbuild.engine.naming import image_labels
 from pytest_dockerbuild.errors import DockerbuildError
@@ -29,6 +30,7 @@ class BuildRequest:
     image_map: Mapping[str, str] = field(default_factory=dict)  #: normalized FROM image -> replacement
     backend: str = "classic"
     tag: str | None = None  #: an extra tag for the built image
+    options: BuildOptions = field(default_factory=BuildOptions)  #: secrets, platform, cache control...
 
     @property
     def image_labels(self) -> dict[str, str]:
@@ -109,6 +111,7 @@ class BuildResult:
     seconds: float
     reused: bool = False  #: True when an earlier run's image was reused (no steps known)
     shared: bool = False  #: True when another pytest-xdist worker of this run built it
+    warnings: list[str] = field(default_factory=list)  #: what the build was given and did not use
 
     @property
     def steps(self) -> list[StepResult]:

@@ -10,6 +10,7 @@ image references are :mod:`~pytest_dockerbuild.dockerfile.references`'.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import shlex
@@ -42,6 +43,8 @@ from pytest_dockerbuild.errors import (
 )
 
 __all__ = ["Dockerfile", "Instruction", "Stage"]
+
+_DIRECTIVE = re.compile(r"^\s*#\s*([A-Za-z][A-Za-z0-9]*)\s*=\s*(\S+)\s*$")  # a parser directive line
 
 KNOWN_INSTRUCTIONS = frozenset(
     "ADD ARG CMD COPY ENTRYPOINT ENV EXPOSE FROM HEALTHCHECK LABEL MAINTAINER ONBUILD RUN SHELL "
@@ -227,6 +230,28 @@ class Dockerfile:
         """Names (or indices of unnamed stages) of all stages, in file order."""
         return [stage.ref for stage in self.stages]
 
+    @property
+    def syntax(self) -> tuple[int, str] | None:
+        """The ``# syntax=`` parser directive as (line, frontend image), if the file has one:
+        BuildKit fetches and runs that image instead of its built-in frontend."""
+        for number, line in enumerate(self.text.splitlines(), 1):
+            directive = _DIRECTIVE.match(line)
+            if directive is None:
+                return None  # directives end at the first line that is not one
+            if directive.group(1).lower() == "syntax":
+                return number, directive.group(2)
+        return None
+
+    def declared_args(self) -> set[str]:
+        """The names every ARG of the file declares (before the first FROM and in any stage)."""
+        names = set(self.meta_args)
+        for stage in self.stages:
+            for instruction in stage.instructions:
+                if instruction.keyword == "ARG":
+                    with contextlib.suppress(ValueError):  # a build refuses it: not this method's business
+                        names.update(name for name, _ in arg_definitions(instruction.value))
+        return names
+
     def check_buildable(self) -> None:
         """Raise :class:`DockerfileSyntaxError` for what parses but cannot be built."""
         if self.duplicates:
@@ -345,6 +370,9 @@ class Dockerfile:
             lines[origin.line - 1] = indent + new + "\n"
             for number in range(origin.line, origin.end_line):  # keep the line count
                 lines[number] = "\n"
+        syntax = self.syntax
+        if syntax is not None and normalize_image(syntax[1]) in image_map:
+            lines[syntax[0] - 1] = f"# syntax={image_map[normalize_image(syntax[1])]}\n"
         for stage in self.stages:  # COPY --from=<image> reaches an image too
             for image in self.copied_images(stage):
                 replacement = image_map.get(normalize_image(image))

@@ -141,6 +141,11 @@ class Engine:
         return self._images.setdefault(image.id, image)
 
     # -- information -------------------------------------------------------------
+    def local_binfmt(self) -> Path | None:
+        """The folder where the engine's host registers emulators (binfmt_misc), when the engine
+        runs on this host (a unix socket); None for a remote engine."""
+        return Path("/proc/sys/fs/binfmt_misc") if urlparse(endpoint()).scheme in ("unix", "") else None
+
     def info(self) -> EngineInfo:
         version = self.client.version()
         return EngineInfo(

@@ -111,6 +111,7 @@ class Session:
                 self.engine(), options.image_map, options.backend, reuse=options.reuse, log_tail=options.log_lines,
                 shared_dir=shared, lint_ignore=options.lint_ignore,
                 log_dir=basetemp / "dockerbuild-logs" if basetemp is not None else None,
+                asking=lambda: self.current.path.parent if self.current is not None else None,
             )  # fmt: skip
             self._builder.add_listener(lambda outcome: self._record(builds=outcome))
         return self._builder
