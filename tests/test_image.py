@@ -501,7 +501,14 @@ def test_config_from_a_dockerfile_that_sets_everything(configured: Image) -> Non
 
 def test_config_ports(configured: Image) -> None:
     assert configured.config.exposed_ports == ["8080/tcp", "9090/udp"]
-    assert configured.config.ports == {8080, 9090}
+    assert (
+        configured.config.exposes(8080)
+        and configured.config.exposes("9090/udp")
+        and configured.config.exposes(9090, "udp")
+    )
+    assert not configured.config.exposes(9090) and not configured.config.exposes("8080/udp")
+    with pytest.deprecated_call(match=r"use \.exposed_ports"):
+        assert configured.config.ports == {8080, 9090}
 
 
 def test_config_labels_include_the_dockerfile_and_plugin_labels(configured: Image) -> None:
@@ -527,7 +534,7 @@ def test_config_of_an_image_that_sets_nothing(scratch: Image, backend: str) -> N
     config = scratch.config
     assert (config.entrypoint, config.cmd) == (None, ["/hello.txt"])
     assert (config.user, config.stop_signal, config.shell) == ("", None, None)
-    assert (config.exposed_ports, config.ports, config.volumes, config.healthcheck) == ([], set(), [], None)
+    assert (config.exposed_ports, config.volumes, config.healthcheck) == ([], [], None)
     assert config.workdir == {"classic": "", "buildkit": "/"}[backend]  # BuildKit writes the default
 
 

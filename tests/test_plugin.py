@@ -165,7 +165,9 @@ def test_no_engine_skips_locally_and_fails_in_ci(
     monkeypatch.setenv("CI", ci)
     pytester.makepyfile("def test_it(dockerbuild): pass\ndef test_other(dockerbuild): pass")
     result = pytester.runpytest_subprocess("-rA")
-    result.stdout.fnmatch_lines(["dockerbuild: no Docker Engine (*)", "*Cannot reach the Docker Engine at unix://*"])
+    result.stdout.fnmatch_lines(["dockerbuild: no Docker Engine: Cannot reach the Docker Engine at unix://*", "Start *"])
+    assert result.stdout.str().count("Start the engine") == 1  # once, in the header
+    result.stdout.fnmatch_lines(["*dockerbuild: no Docker Engine at unix://* (the report header says why)"] * 2)
     if outcome == "skipped":
         result.assert_outcomes(skipped=2)
     else:

@@ -35,6 +35,10 @@ def test_each_image_is_built_once_across_workers(inner: pytest.Pytester) -> None
     builders = {r["worker"] for r in records if not r["shared"]}
     readers = {r["worker"] for r in records if r["shared"]}
     assert len(builders) == 1 and readers == {"gw0", "gw1"} - builders, f"one worker builds, one reads: {records}"
+    # one summary, from the controller, with the rows of both workers
+    result.stdout.fnmatch_lines(["*= dockerbuild: 1 images built, 1 reused, 0 failed builds =*"])
+    result.stdout.fnmatch_lines(["* shared  app/Dockerfile"])
+    assert result.stdout.str().count("dockerbuild: 1 images built") == 1
 
 
 def test_a_failing_build_fails_once_and_on_every_worker(inner: pytest.Pytester) -> None:
@@ -51,7 +55,9 @@ def test_a_failing_build_fails_once_and_on_every_worker(inner: pytest.Pytester) 
             assert failure.line == 2
         """
     )
-    inner.runpytest_subprocess("-n", "2").assert_outcomes(passed=4)
+    result = inner.runpytest_subprocess("-n", "2")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*= dockerbuild: 0 images built, 0 reused, 0 failed builds, 2 expected failures =*"])
 
 
 def test_containers_of_two_workers_do_not_collide(inner: pytest.Pytester) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import posixpath
 import re
 import threading
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -43,7 +44,7 @@ class ImageConfig:
     env: dict[str, str]
     workdir: str
     user: str
-    exposed_ports: list[str]  #: e.g. ``["80/tcp"]``
+    exposed_ports: list[str]  #: as docker lists them, sorted: ``["80/tcp", "53/udp"]`` (see :meth:`exposes`)
     labels: dict[str, str]
     healthcheck: dict[str, Any] | None
     volumes: list[str]
@@ -70,9 +71,17 @@ class ImageConfig:
             shell=config.get("Shell"),
         )
 
+    def exposes(self, port: int | str, protocol: str = "tcp") -> bool:
+        """True if the image EXPOSEs ``port`` (``8080``, or ``"8080/tcp"``) for ``protocol``."""
+        number, _, given = str(port).partition("/")
+        return f"{number}/{given or protocol}" in self.exposed_ports
+
     @property
     def ports(self) -> set[int]:
-        """Exposed port numbers, protocol dropped."""
+        """Deprecated: the exposed port numbers, protocol dropped; use :attr:`exposed_ports` or
+        :meth:`exposes`."""
+        warnings.warn("ImageConfig.ports is deprecated: use .exposed_ports (['80/tcp']) or .exposes(80)",
+                      DeprecationWarning, stacklevel=2)  # fmt: skip
         return {int(port.split("/")[0]) for port in self.exposed_ports}
 
 

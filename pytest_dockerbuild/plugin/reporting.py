@@ -4,8 +4,10 @@ and the summary table of the run's builds."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,16 +18,17 @@ from pytest_dockerbuild.image import human_size
 from pytest_dockerbuild.plugin.session import ITEM, ItemRecord, Session
 from pytest_dockerbuild.runtime import Container, Network
 
-__all__ = ["REPORT_LOG_LINES", "annotate", "header", "summary"]
+__all__ = ["REPORT_LOG_LINES", "annotate", "gathered_rows", "hand_over_rows", "header", "rows", "summary"]
 
 REPORT_LOG_LINES = 200  #: lines of a build log attached to a failing test's report
+Rows = dict[str, list[dict[str, Any]]]  #: the summary rows of one process: "builds" and "failures"
 
 
 def header(session: Session) -> str:
     try:
         engine = session.engine()
     except EngineUnavailable as error:
-        return f"dockerbuild: no Docker Engine ({error.reason})"
+        return f"dockerbuild: no Docker Engine: {error}"
     return f"{engine.info().header()}; run {engine.run_id} (label {LABEL_RUN})"
 
 
@@ -84,28 +87,66 @@ def _log_section(log: Sequence[str], path: Path | None, total: int | None = None
     return "\n".join([where, *shown])
 
 
-def summary(reporter: pytest.TerminalReporter, builder: Builder | None, verbose: int) -> None:
-    """The table of the run's builds: built or reused, size, time, cache, failures."""
-    if builder is None or not (builder.results or builder.failures) or verbose < 0:
-        return
-    reused = sum(1 for r in builder.results if r.reused or r.shared)
-    expected = [f for f in builder.failures if builder.is_expected(f)]
-    failed = len(builder.failures) - len(expected)
-    title = f"dockerbuild: {len(builder.results) - reused} images built, {reused} reused, {failed} failed builds"
-    reporter.write_sep("=", title + (f", {len(expected)} expected failures" if expected else ""))
-    write = reporter.write_line
-    write(f"{'backend':8} {'size':>10} {'time':>9} {'cached':>8}  image / stage")
+def rows(builder: Builder | None) -> Rows:
+    """The summary's rows of one process's builds, as plain data (a pytest-xdist worker hands them
+    to the controller, which prints one table)."""
+    if builder is None:
+        return {"builds": [], "failures": []}
+    builds = []
     for result in builder.results:
         cached = f"{result.cache_hits}/{result.cacheable_steps}"
         if result.reused or result.shared:
             cached = "reused" if result.reused else "shared"
-        write(f"{result.backend:8} {human_size(result.image.size):>10} {result.seconds:7.1f} s {cached:>8}  "
-              f"{result.request.describe()}")  # fmt: skip
-        for stage in result.stages if verbose > 0 else []:
-            if stage.steps:
-                cached = f"{stage.cache_hits}/{stage.cacheable_steps}"
-                write(f"{'':8} {'':>10} {stage.seconds:7.1f} s {cached:>8}    stage {stage.ref}")
-    for failure in builder.failures:
-        state = "expected" if builder.is_expected(failure) else "FAILED"
-        write(f"{failure.backend:8} {state:>10} {'':>9} {'':>8}  {failure.dockerfile}"
-              f" (stage {failure.stage!r}, step {failure.step})")  # fmt: skip
+        stages = [[stage.ref, stage.seconds, f"{stage.cache_hits}/{stage.cacheable_steps}"]
+                  for stage in result.stages if stage.steps]  # fmt: skip
+        builds.append({"backend": result.backend, "size": result.image.size, "seconds": result.seconds,
+                       "cached": cached, "what": result.request.describe(), "stages": stages,
+                       "warnings": list(result.warnings)})  # fmt: skip
+    failures = [{"backend": failure.backend, "expected": builder.is_expected(failure),
+                 "what": f"{failure.dockerfile} (stage {failure.stage!r}, step {failure.step})"}
+                for failure in builder.failures]  # fmt: skip
+    return {"builds": builds, "failures": failures}
+
+
+def hand_over_rows(session: Session) -> None:
+    """A pytest-xdist worker leaves its summary rows for the controller."""
+    shared = session.shared_dir()
+    if session.worker is None or shared is None or session.built is None:
+        return
+    shared.mkdir(parents=True, exist_ok=True)
+    (shared / f"summary-{session.worker}.json").write_text(json.dumps(rows(session.built)))
+
+
+def gathered_rows(session: Session) -> list[Rows]:
+    """This process's summary rows, and (in a pytest-xdist controller) its workers'."""
+    gathered = [rows(session.built)]
+    shared = session.shared_dir()
+    if session.has_workers and shared is not None:
+        gathered += [json.loads(path.read_text()) for path in sorted(shared.glob("summary-*.json"))]
+    return gathered
+
+
+def summary(reporter: pytest.TerminalReporter, gathered: Sequence[Rows], verbose: int) -> None:
+    """One table of the run's builds (of every pytest-xdist worker): built or reused, size, time,
+    cache, failures, and what a build was given and did not use."""
+    builds = [row for part in gathered for row in part["builds"]]
+    failures = [row for part in gathered for row in part["failures"]]
+    if not (builds or failures) or verbose < 0:
+        return
+    reused = sum(1 for row in builds if row["cached"] in ("reused", "shared"))
+    expected = sum(1 for row in failures if row["expected"])
+    title = (
+        f"dockerbuild: {len(builds) - reused} images built, {reused} reused, {len(failures) - expected} failed builds"
+    )
+    reporter.write_sep("=", title + (f", {expected} expected failures" if expected else ""))
+    write = reporter.write_line
+    write(f"{'backend':8} {'size':>10} {'time':>9} {'cached':>8}  image / stage")
+    for row in builds:
+        size = human_size(row["size"])
+        write(f"{row['backend']:8} {size:>10} {row['seconds']:7.1f} s {row['cached']:>8}  {row['what']}")
+        for ref, seconds, cached in row["stages"] if verbose > 0 else []:
+            write(f"{'':8} {'':>10} {seconds:7.1f} s {cached:>8}    stage {ref}")
+    for row in failures:
+        write(f"{row['backend']:8} {'expected' if row['expected'] else 'FAILED':>10} {'':>9} {'':>8}  {row['what']}")
+    for warning in sorted({warning for row in builds for warning in row["warnings"]}):
+        write(f"warning: {warning}")

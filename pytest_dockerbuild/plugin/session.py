@@ -97,15 +97,16 @@ class Session:
         """The engine; without one, skip the test, or fail it when an engine is required (CI)."""
         try:
             return self.engine()
-        except EngineUnavailable as error:
-            if self.options.require_engine:
-                pytest.fail(str(error), pytrace=False)
-            pytest.skip(str(error))
+        except EngineUnavailable as error:  # the header says why and what to do; each test, one line
+            line = f"dockerbuild: no Docker Engine at {error.endpoint} (the report header says why)"
+        if self.options.require_engine:
+            pytest.fail(line, pytrace=False)
+        pytest.skip(line)
 
     def builder(self) -> Builder:
         if self._builder is None:
             basetemp = self._basetemp()
-            shared = self._shared_dir() if self.worker is not None else None
+            shared = self.shared_dir() if self.worker is not None else None
             options = self.options
             self._builder = Builder(
                 self.engine(), options.image_map, options.backend, reuse=options.reuse, log_tail=options.log_lines,
@@ -190,7 +191,7 @@ class Session:
         factory = getattr(self.config, "_tmp_path_factory", None)
         return factory.getbasetemp() if factory is not None else None
 
-    def _shared_dir(self) -> Path | None:
+    def shared_dir(self) -> Path | None:
         """Where the pytest-xdist workers of this run share builds (the controller's basetemp)."""
         basetemp = self._basetemp()
         if basetemp is None:
@@ -200,7 +201,7 @@ class Session:
     def _hand_over(self, engine: Engine) -> None:
         """A worker leaves the projects it built, and the images it used, to the controller's
         clean-up (which keeps them: the run used them)."""
-        shared = self._shared_dir()
+        shared = self.shared_dir()
         journal = engine.open_journal
         if shared is None or self._builder is None or journal is None:
             return
@@ -215,7 +216,7 @@ class Session:
         workers used."""
         projects = dict(self._builder.projects) if self._builder is not None else {}
         used: set[str] = set()
-        shared = self._shared_dir()
+        shared = self.shared_dir()
         if self.has_workers and shared is not None:
             for handed in shared.glob("handover-*.json"):
                 record = json.loads(handed.read_text())
