@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import textwrap
 import uuid
 
 import docker
@@ -165,7 +166,7 @@ def test_no_engine_skips_locally_and_fails_in_ci(
     monkeypatch.setenv("CI", ci)
     pytester.makepyfile("def test_it(dockerbuild): pass\ndef test_other(dockerbuild): pass")
     result = pytester.runpytest_subprocess("-rA")
-    result.stdout.fnmatch_lines(["dockerbuild: no Docker Engine: Cannot reach the Docker Engine at unix://*", "Start *"])
+    result.stdout.fnmatch_lines(["dockerbuild: no Docker Engine: Cannot reach the Docker Engine at *", "Start *"])
     assert result.stdout.str().count("Start the engine") == 1  # once, in the header
     result.stdout.fnmatch_lines(["*dockerbuild: no Docker Engine at unix://* (the report header says why)"] * 2)
     if outcome == "skipped":
@@ -306,3 +307,31 @@ def test_copy_from_an_image_is_substituted_too(
     context = make_context("FROM scratch\nCOPY --from=diamol/base /bin/busybox /busybox\n")
     result = builders[backend].build(context)
     assert result.image.file("/busybox").size > 1_000_000
+
+
+def test_a_relative_context_is_read_from_the_folder_of_the_test_file(inner: pytest.Pytester) -> None:
+    inner.mkdir("service")
+    write_demo(inner, folder="service/app")
+    write_demo(inner, folder="at-the-root")
+    (inner.path / "service" / "test_service.py").write_text(
+        textwrap.dedent(
+            """
+            import pytest
+            from pytest_dockerbuild import DockerbuildWarning
+
+            def test_next_to_the_test_file(dockerbuild):
+                assert dockerbuild.build("app").request.context.name == "app"
+
+            def test_from_the_current_directory_with_a_warning(dockerbuild):
+                with pytest.warns(DockerbuildWarning, match="is not in .*service, the folder of the test file"):
+                    assert dockerbuild.build("at-the-root").request.context.name == "at-the-root"
+
+            def test_missing_names_the_folder_of_the_test_file(dockerbuild):
+                from pytest_dockerbuild import DockerfileNotFound
+                with pytest.raises(DockerfileNotFound, match="service/nowhere"):
+                    dockerbuild.build("nowhere")
+            """
+        )
+    )
+    result = inner.runpytest_subprocess("service")
+    result.assert_outcomes(passed=3)
