@@ -102,10 +102,17 @@ def rows(builder: Builder | None) -> Rows:
         builds.append({"backend": result.backend, "size": result.image.size, "seconds": result.seconds,
                        "cached": cached, "what": result.request.describe(), "stages": stages,
                        "warnings": list(result.warnings)})  # fmt: skip
-    failures = [{"backend": failure.backend, "expected": builder.is_expected(failure),
-                 "what": f"{failure.dockerfile} (stage {failure.stage!r}, step {failure.step})"}
+    failures = [{"backend": failure.backend, "expected": builder.is_expected(failure), "what": _where(failure)}
                 for failure in builder.failures]  # fmt: skip
     return {"builds": builds, "failures": failures}
+
+
+def _where(failure: BuildFailed) -> str:
+    """Where a build failed, as far as it is known (else the first line of the engine's error)."""
+    if failure.stage is None:
+        return f"{failure.dockerfile}: {failure.reason.splitlines()[0][:120] if failure.reason else 'failed'}"
+    step = f", step {failure.step}/{failure.steps_in_stage}" if failure.step is not None else ""
+    return f"{failure.dockerfile} (stage {failure.stage!r}{step})"
 
 
 def hand_over_rows(session: Session) -> None:
