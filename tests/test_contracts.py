@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from pytest_dockerbuild import Builder, FileEntry, Image
+from pytest_dockerbuild.contracts.checks import volume_mount_points
 from pytest_dockerbuild.contracts.gocompat import go_expand, go_file_mode, go_regex
 from pytest_dockerbuild.contracts.runner import CommandRunner
 from pytest_dockerbuild.contracts.schema import _EXTENSION, _SCHEMA, load_contract
@@ -604,6 +605,28 @@ def test_the_inner_runs_leave_no_containers(contracts: pytest.Pytester, images: 
     assert run_id is not None, "the report header names the run"
     leftovers = client.containers.list(all=True, filters={"label": f"pytest-dockerbuild.run={run_id.group(1)}"})
     assert [c.name for c in leftovers] == []
+
+
+def test_the_mount_points_of_volumes_exist_as_in_cst(contracts: pytest.Pytester, dockerbuild: Builder) -> None:
+    """The engine makes each VOLUME's mount point and its missing parents (0755, root) in every
+    container, so CST finds them; the image's layers do not hold them (test_contracts_cst.py
+    runs the same file with CST)."""
+    image = dockerbuild.build(DATA / "images" / "volumes").image
+    assert not image.exists("/vol") and image.config.volumes == ["/data/", "/linked/new", "/srv/kept", "/vol/a/b"]
+    assert volume_mount_points(image) == {"/vol", "/vol/a", "/vol/a/b", "/srv/new", "/data"}
+    result = run(contracts, "volumes.yaml", "-rf", f"--dockerbuild-image=volumes={image.id}")
+    result.assert_outcomes(passed=8, failed=5)
+    result.stdout.fnmatch_lines_random(
+        [
+            "FAILED *::file-existence:a mount point is not writable by others (fails) - /vol/a/b has permissions "
+            "drwxr-xr-x, expected drwxrwxrwx",
+            "FAILED *::file-existence:a mount point is not owned by the image's user (fails) - /vol/a/b is owned by "
+            "uid 0, expected 1000",
+            "FAILED *::file-existence:a mount point exists (fails) - /vol should not exist but does (a dir)",
+            "FAILED *::file-existence:a new volume is empty (fails) - /vol/a/b/inside should exist but does not*",
+            "FAILED *::file-existence:only the volumes' folders are made (fails) - /srv/other should exist but *",
+        ]
+    )
 
 
 def test_a_contract_without_tests_fails_as_in_cst(contracts: pytest.Pytester, images: dict[str, Image]) -> None:

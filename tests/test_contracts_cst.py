@@ -41,6 +41,7 @@ AGREEING = {
     "named.yaml": "preset",
     "stage-builder.yaml": "builder",
     "stage-final.yaml": "final",
+    "volumes.yaml": "volumes",  # the mount points the engine makes for VOLUMEs
 }
 DIFFERING = {
     "differences.yaml": "app",
@@ -56,7 +57,8 @@ def cst() -> str:
 
 @pytest.fixture(scope="session")
 def images(dockerbuild: Builder) -> dict[str, Image]:
-    built = {name: dockerbuild.build(DATA / "images" / name).image for name in ("app", "tools", "scratch")}
+    names = ("app", "tools", "scratch", "volumes")
+    built = {name: dockerbuild.build(DATA / "images" / name).image for name in names}
     stages = {
         target: dockerbuild.build(
             DATA / "images" / "stages", "Dockerfile.stages", target=target, build_args={"GREETING": "hi"}

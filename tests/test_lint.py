@@ -1,5 +1,6 @@
 """Static Dockerfile checks: every rule on a Dockerfile that triggers it and one that does not,
-silencing by pragma and by ``ignore=``, ordering, messages, and the example projects (no engine)."""
+silencing by pragma and by ``ignore=``, build targets, severities, ordering, messages, the example
+projects, and Dockerfiles collected as pytest items (pytester runs; no engine needed)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pytest
 from dockerfile_parse import DockerfileParser
 
 from pytest_dockerbuild import Dockerfile
-from pytest_dockerbuild.lint import RULES, Finding, check_dockerfile
+from pytest_dockerbuild.dockerfile import parse_image_map
+from pytest_dockerbuild.lint import RULES, SEVERITIES, Finding, check_dockerfile, fails
 from pytest_dockerbuild.lint.context import LintContext
+from pytest_dockerbuild.plugin.lint_items import matches
 
 DATA = Path(__file__).parent / "data" / "lint"
 EXAMPLES = Path(__file__).parent.parent / "example_projects"
@@ -27,8 +30,10 @@ EXAMPLE_MAP = {
 }
 
 
-def lint(name: str, *, image_map: Mapping[str, str] | None = None, ignore: Iterable[str] = ()) -> list[Finding]:
-    return check_dockerfile(Dockerfile.load(DATA / name), image_map=image_map, ignore=ignore)
+def lint(
+    name: str, *, image_map: Mapping[str, str] | None = None, ignore: Iterable[str] = (), targets: Iterable[str] = ()
+) -> list[Finding]:
+    return check_dockerfile(Dockerfile.load(DATA / name), image_map=image_map, ignore=ignore, targets=targets)
 
 
 def lint_text(text: str) -> list[Finding]:
@@ -53,6 +58,7 @@ def test_rules_have_the_documented_ids_and_severities() -> None:
         "DB003": "warning",
         "DB004": "warning",
         "DB005": "warning",
+        "DB006": "warning",
     }
     for rule_id, rule in RULES.items():
         assert rule.id == rule_id
@@ -117,8 +123,23 @@ EXPECTED: dict[str, list[tuple[str, int, tuple[str, ...]]]] = {
         ("DL3025", 7, ("CMD ['--port', '80']", "not a JSON array of strings", "double quotes")),
     ],
     "db001-bad.Dockerfile": [
-        ("DB001", 7, ("stage 'debug' is not used", "--target debug")),
+        (
+            "DB001",
+            7,
+            (
+                "stage 'debug' is not used",
+                "--target debug",
+                "'# dockerbuild target' above its FROM",
+                "list debug in dockerbuild_lint_targets",
+            ),
+        ),
         ("DB001", 10, ("stage 3 (unnamed) is not used", "name it with AS")),
+    ],
+    "db001-targets.Dockerfile": [
+        # 'test' and 'integration' are marked; a blank line between pragma and FROM breaks it
+        ("DB001", 16, ("stage 'lint' is not used",)),
+        ("DB001", 19, ("stage 'debug' is not used",)),
+        ("DB001", 23, ("stage 5 (unnamed) is not used", "name it with AS")),  # an unnamed stage is no target
     ],
     "db002-bad.Dockerfile": [
         ("DB002", 7, ("'golnag:1.22'", "stage 'lint'", "'golnag'", "typo of 'golang:1.22' (line 1)")),
@@ -143,6 +164,20 @@ EXPECTED: dict[str, list[tuple[str, int, tuple[str, ...]]]] = {
         ("DB005", 4, ("ENV API_KEY", "'api_key'", "image config")),
         ("DB005", 5, ("ENV AWS_SECRET_ACCESS_KEY", "'secret'")),
         ("DB005", 6, ("ENV dbCredentials", "'credentials'")),
+    ],
+    "db006-bad.Dockerfile": [
+        (
+            "DB006",
+            1,
+            (
+                "'# syntax=docker/dockerfile:1.7'",
+                "BuildKit pull",
+                "fails offline",
+                "dockerbuild_base_images = docker/dockerfile:1.7=<local image>",
+                "image_map=",
+                "delete the line",
+            ),
+        ),
     ],
 }
 
@@ -327,6 +362,47 @@ def test_a_single_stage_is_never_unused() -> None:
     assert lint_text("FROM debian:12 AS only\n") == []
 
 
+TEST_STAGE = (
+    "FROM debian:12 AS build\nFROM build AS Test\nFROM build AS debug\nFROM debian:12-slim\nCOPY --from=build /x /x\n"
+)
+
+
+def test_stages_built_with_target_on_purpose_are_not_unused() -> None:
+    """A test stage that CI builds with --target: named in the targets (dockerbuild_lint_targets),
+    case-insensitively as Docker compares stage names; names of no stage of the file do nothing."""
+    dockerfile = Dockerfile(Path("/p/Dockerfile"), TEST_STAGE)
+    assert where(check_dockerfile(dockerfile)) == [("DB001", 2), ("DB001", 3)]
+    assert where(check_dockerfile(dockerfile, targets=["test", "elsewhere"])) == [("DB001", 3)]
+    assert where(check_dockerfile(dockerfile, targets=[" TEST ", "Debug"])) == []
+    assert where(lint("db001-targets.Dockerfile", targets=["debug"])) == [("DB001", 16), ("DB001", 23)]
+
+
+@pytest.mark.parametrize(
+    ("comments", "target"),
+    [
+        ("# dockerbuild target\n", True),
+        ("#dockerbuild   target\n", True),
+        ("# dockerbuild target # built by CI with --target test\n", True),
+        ("# dockerbuild target\n# hadolint ignore=DL3006\n", True),  # anywhere in the comments right above
+        ("# dockerbuild target\n\n", False),  # a blank line ends the comments above the FROM
+        ("# dockerbuild targets\n", False),
+        ("# dockerbuild: target\n", False),
+        ("# DOCKERBUILD target\n", False),  # as the ignore pragmas: case-sensitive
+        ("# dockerbuild target=test\n", False),
+    ],
+)
+def test_the_target_pragma(comments: str, target: bool) -> None:
+    text = f"FROM debian:12 AS build\n{comments}FROM build AS test\nFROM debian:12\nCOPY --from=build /x /x\n"
+    assert where(lint_text(text)) == ([] if target else [("DB001", text.count("\n", 0, text.index("AS test")) + 1)])
+
+
+def test_the_target_pragma_above_another_stage_does_not_count() -> None:
+    text = (
+        "# dockerbuild target\nFROM debian:12 AS build\nFROM build AS test\nFROM debian:12\nCOPY --from=build /x /x\n"
+    )
+    assert where(lint_text(text)) == [("DB001", 3)]
+
+
 # -- DB002 details ---------------------------------------------------------------------------------
 def test_typo_of_an_image_of_the_base_image_map() -> None:
     assert where(lint("db002-map.Dockerfile")) == []
@@ -508,6 +584,57 @@ def test_every_name_of_a_multi_variable_env_is_checked() -> None:
     assert [f.message.split(" in ")[0] for f in findings] == ["ENV API_TOKEN", "ENV DB_PASSWORD"]
 
 
+# -- DB006 details ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("head", "line"),
+    [
+        ("# syntax=docker/dockerfile:1\n", 1),
+        ("#syntax = docker/dockerfile:1.7-labs\n", 1),
+        ("# SYNTAX=docker.io/docker/dockerfile:1\n", 1),  # directive names are case-insensitive
+        ("# escape=`\n# syntax=docker/dockerfile:1\n", 2),  # directives may come in any order
+        ("# check=error=true\n# syntax=registry.example.com/frontends/dockerfile:1.9\n", 2),
+        ("# hello\n# syntax=docker/dockerfile:1\n", None),  # after a comment it is no directive
+        ("\n# syntax=docker/dockerfile:1\n", None),  # nor after a blank line
+        ("ARG TAG=12\n# syntax=docker/dockerfile:1\n", None),
+    ],
+)
+def test_syntax_directive(head: str, line: int | None) -> None:
+    findings = lint_text(head + 'FROM debian:12\nCMD ["true"]\n')
+    assert where(findings) == ([] if line is None else [("DB006", line)])
+
+
+@pytest.mark.parametrize(
+    ("entry", "flagged"),
+    [
+        ("docker/dockerfile:1.7=local/frontend:1.7", False),
+        ("docker.io/docker/dockerfile:1.7=local/frontend:1.7", False),  # the map's keys are normalized
+        ("docker/dockerfile=local/frontend:1.7", True),  # that is docker/dockerfile:latest
+        ("docker/dockerfile:1=local/frontend:1.7", True),
+    ],
+)
+def test_a_syntax_image_the_image_map_maps_is_no_finding(entry: str, flagged: bool) -> None:
+    findings = lint("db006-bad.Dockerfile", image_map=parse_image_map([entry]))
+    assert where(findings) == ([("DB006", 1)] if flagged else [])
+
+
+def test_a_syntax_finding_is_silenced_for_the_file_or_by_the_ignore_list() -> None:
+    text = "# syntax=docker/dockerfile:1\n# dockerbuild global ignore=DB006\nFROM debian:12\n"
+    assert lint_text(text) == []
+    assert where(lint("db006-bad.Dockerfile", ignore=["DB006"])) == []
+
+
+# -- severities ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("threshold", "failing"),
+    [("error", {"error"}), ("warning", {"error", "warning"}), ("info", {"error", "warning", "info"}),
+     ("style", set(SEVERITIES))],
+)  # fmt: skip
+def test_a_finding_fails_at_or_above_the_threshold(threshold: str, failing: set[str]) -> None:
+    findings = [Finding("X1", 1, "m", severity, Path("Dockerfile")) for severity in SEVERITIES]
+    assert {f.severity for f in findings if fails(f, threshold)} == failing
+    assert SEVERITIES == ("error", "warning", "info", "style")  # hadolint's, from the highest
+
+
 # -- silencing -------------------------------------------------------------------------------------
 def test_pragmas() -> None:
     findings = lint("pragmas.Dockerfile")
@@ -647,3 +774,237 @@ def test_example_projects_pass_the_checks(project: str) -> None:
             Dockerfile(dockerfile.path, dockerfile.text.replace("global", "")), image_map=EXAMPLE_MAP
         )
     ] != []
+
+
+# -- Dockerfiles as pytest items (--dockerbuild-lint) ----------------------------------------------
+#: loads the module that collects Dockerfiles (which also works once the plugin loads it)
+PLUGIN: tuple[str, ...] = ()
+FAILS_TO_IMPORT = "import not_installed\n\n\ndef test_app() -> None:\n    pass\n"
+
+
+def write(root: Path, files: Mapping[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(textwrap.dedent(text))
+
+
+def collected(result: pytest.RunResult) -> list[str]:
+    """The node ids ``--collect-only -q`` lists."""
+    return [line for line in result.outlines if "::" in line and not line.startswith(("=", " "))]
+
+
+@pytest.mark.parametrize(
+    ("path", "patterns", "matched"),
+    [
+        ("Dockerfile", ["Dockerfile"], True),
+        ("a/b/Dockerfile.prod", ["Dockerfile.*"], True),  # no '/': the name, in any folder
+        ("a/b/web.Dockerfile", ["*.Dockerfile"], True),
+        ("example_projects/app/Dockerfile", ["example_projects/*/Dockerfile"], True),
+        ("example_projects/app/sub/Dockerfile", ["example_projects/*/Dockerfile"], False),  # '*' stays in a folder
+        ("Dockerfile", ["**/Dockerfile*"], True),  # '**' is any folders, none too
+        ("a/b/c/Dockerfile.dev", ["**/Dockerfile*"], True),
+        ("docker/x/y/Dockerfile", ["docker/**/Dockerfile"], True),
+        ("other/docker/Dockerfile", ["docker/**/Dockerfile"], False),  # relative to the rootdir
+        ("Dockerfile", ["./Dockerfile"], True),  # './' or '/' anchors a name at the rootdir
+        ("a/Dockerfile", ["./Dockerfile", "/Dockerfile"], False),
+        ("a/dockerfile", ["Dockerfile"], False),  # case-sensitive, as before
+    ],
+)
+def test_lint_file_patterns(path: str, patterns: list[str], matched: bool) -> None:
+    assert matches(Path("/repo") / path, patterns, Path("/repo")) is matched
+
+
+def test_lint_files_are_collected_wherever_the_globs_say_and_nothing_else_of_their_folders(
+    pytester: pytest.Pytester,
+) -> None:
+    """Dockerfiles outside testpaths; no test file or conftest.py of their folders is collected."""
+    write(pytester.path, {
+        "pytest.ini": """\
+            [pytest]
+            testpaths = tests
+            dockerbuild_lint_files =
+                services/*/Dockerfile
+                docker/**/Dockerfile*
+            """,
+        "tests/test_unit.py": "def test_unit() -> None:\n    pass\n",
+        "services/api/Dockerfile": 'FROM base:1\nCMD ["api"]\n',
+        "services/api/conftest.py": "raise SystemExit('the conftest.py of the app was loaded')\n",
+        "services/api/tests/test_app.py": FAILS_TO_IMPORT,
+        "services/api/deep/Dockerfile": "FROM base\n",  # '*' is one folder
+        "docker/web/prod/Dockerfile.prod": 'FROM base:1\nCMD ["web"]\n',
+        "elsewhere/Dockerfile": "FROM base\n",
+    })  # fmt: skip
+    result = pytester.runpytest_subprocess(*PLUGIN, "--dockerbuild-lint", "--collect-only", "-q")
+    assert collected(result) == [
+        "tests/test_unit.py::test_unit",
+        "docker/web/prod/Dockerfile.prod::dockerfile-checks",
+        "services/api/Dockerfile::dockerfile-checks",
+    ]
+    result = pytester.runpytest_subprocess(*PLUGIN, "--dockerbuild-lint", "-m", "dockerbuild_lint")
+    result.assert_outcomes(passed=2, deselected=1)
+
+
+def test_name_patterns_match_in_every_folder_pytest_would_collect(pytester: pytest.Pytester) -> None:
+    """The default patterns have no '/': any folder under the rootdir, not only testpaths; the
+    folders pytest skips (norecursedirs, --ignore, virtualenvs) are skipped."""
+    write(pytester.path, {
+        "pytest.ini": "[pytest]\ntestpaths = tests\n",
+        "tests/test_unit.py": "def test_unit() -> None:\n    pass\n",
+        "Dockerfile": 'FROM base:1\nCMD ["app"]\n',
+        "app/web.Dockerfile": 'FROM base:1\nCMD ["web"]\n',
+        "app/tests/test_app.py": FAILS_TO_IMPORT,
+        "legacy/Dockerfile": "FROM base\n",
+        "node_modules/pkg/Dockerfile": "FROM base\n",
+        ".git/Dockerfile": "FROM base\n",
+        "venv2/pyvenv.cfg": "home = /usr/bin\n",
+        "venv2/lib/Dockerfile": "FROM base\n",
+    })  # fmt: skip
+    result = pytester.runpytest_subprocess(*PLUGIN, "--dockerbuild-lint", "--ignore=legacy", "--collect-only", "-q")
+    assert collected(result) == [
+        "tests/test_unit.py::test_unit",
+        "Dockerfile::dockerfile-checks",
+        "app/web.Dockerfile::dockerfile-checks",
+    ]
+
+
+def test_with_paths_only_the_dockerfiles_under_them_and_a_dockerfile_reached_twice_once(
+    pytester: pytest.Pytester,
+) -> None:
+    write(pytester.path, {
+        "pytest.ini": "[pytest]\ntestpaths = tests\n",
+        "tests/Dockerfile": 'FROM base:1\nCMD ["test"]\n',  # in testpaths: pytest's walk reaches it too
+        "tests/test_unit.py": "def test_unit() -> None:\n    pass\n",
+        "app/Dockerfile": 'FROM base:1\nCMD ["app"]\n',
+        "app/Dockerfile.unusual-name": 'FROM base:1\nCMD ["app"]\n',
+    })  # fmt: skip
+    result = pytester.runpytest_subprocess(*PLUGIN, "--dockerbuild-lint", "--collect-only", "-q")
+    assert sorted(collected(result)) == [
+        "app/Dockerfile.unusual-name::dockerfile-checks",
+        "app/Dockerfile::dockerfile-checks",
+        "tests/Dockerfile::dockerfile-checks",
+        "tests/test_unit.py::test_unit",
+    ]
+    result = pytester.runpytest_subprocess(*PLUGIN, "--dockerbuild-lint", "--collect-only", "-q", "tests")
+    assert sorted(collected(result)) == ["tests/Dockerfile::dockerfile-checks", "tests/test_unit.py::test_unit"]
+    # a Dockerfile named on the command line, also when the patterns do not name it
+    pytester.makeini("[pytest]\ntestpaths = tests\ndockerbuild_lint_files = docker/*/Dockerfile\n")
+    result = pytester.runpytest_subprocess(
+        *PLUGIN, "--dockerbuild-lint", "-v", "app/Dockerfile", "app/Dockerfile::dockerfile-checks"
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_no_dockerfile_matched_fails_one_item_that_says_where_it_looked(pytester: pytest.Pytester) -> None:
+    write(pytester.path, {
+        "pytest.ini": "[pytest]\ntestpaths = tests\ndockerbuild_lint_files = docker/*/Dockerfile\n",
+        "tests/test_unit.py": "def test_unit() -> None:\n    pass\n",
+        "app/Dockerfile": 'FROM base:1\nCMD ["app"]\n',
+    })  # fmt: skip
+    result = pytester.runpytest_subprocess(*PLUGIN, "--dockerbuild-lint", "-rf")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"no Dockerfile under the rootdir ({pytester.path}) matches dockerbuild_lint_files (docker/*/Dockerfile): "
+            "write globs relative to the rootdir, e.g. 'docker/*/Dockerfile' or '**/Dockerfile*' *",
+            "FAILED dockerbuild_lint_files - Failed: no Dockerfile under *",
+        ]
+    )
+    # paths given: a warning, when --dockerbuild-lint is on the command line (not from the ini file)
+    result = pytester.runpytest_subprocess(*PLUGIN, "--dockerbuild-lint", "tests")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        ["*PytestConfigWarning: --dockerbuild-lint: no Dockerfile under tests matches dockerbuild_lint_files *"]
+    )
+    pytester.makeini("[pytest]\ntestpaths = tests\ndockerbuild_lint = true\ndockerbuild_lint_files = x/Dockerfile\n")
+    pytester.runpytest_subprocess(*PLUGIN, "tests").assert_outcomes(passed=1)
+
+
+SEVERAL_SEVERITIES = """\
+    FROM base:1 AS unused
+    FROM base
+    COPY --from=nowhere /x /x
+    """  # DB001 info (line 1), DL3006 warning (line 2), DL3022 error (line 3)
+
+
+@pytest.mark.parametrize(
+    ("option", "failing", "shown"),
+    [
+        ((), ["DL3006 warning", "DL3022 error"], ["DB001 info"]),
+        (("--dockerbuild-lint-severity=error",), ["DL3022 error"], ["DB001 info", "DL3006 warning"]),
+        (("--dockerbuild-lint-severity=info",), ["DB001 info", "DL3006 warning", "DL3022 error"], []),
+        (("-o", "dockerbuild_lint_severity=style"), ["DB001 info", "DL3006 warning", "DL3022 error"], []),
+    ],
+)
+def test_the_severity_threshold(
+    pytester: pytest.Pytester, option: tuple[str, ...], failing: list[str], shown: list[str]
+) -> None:
+    write(pytester.path, {"app/Dockerfile": SEVERAL_SEVERITIES})
+    result = pytester.runpytest_subprocess(*PLUGIN, "--dockerbuild-lint", *option)
+    result.assert_outcomes(failed=1)
+    failure = result.stdout.str().split("= FAILURES =", 1)[1].split("short test summary", 1)[0]
+    for finding in failing:
+        assert f"app/Dockerfile:{SEVERITIES_LINE[finding]}: {finding}: " in failure.split("below the failure")[0]
+    if shown:
+        below = failure.split("below the failure threshold (", 1)[1]
+        assert [f for f in SEVERITIES_LINE if f"{f}: " in below] == shown
+    else:
+        assert "below the failure threshold" not in failure
+
+
+SEVERITIES_LINE = {"DB001 info": 1, "DL3006 warning": 2, "DL3022 error": 3}
+
+
+def test_findings_below_the_threshold_pass_and_are_shown_as_warnings(pytester: pytest.Pytester) -> None:
+    write(pytester.path, {"app/Dockerfile": 'FROM base:1 AS unused\nFROM base\nCMD ["app"]\n'})
+    result = pytester.runpytest_subprocess(*PLUGIN, "--dockerbuild-lint", "--dockerbuild-lint-severity=error")
+    result.assert_outcomes(passed=1, warnings=2)
+    result.stdout.fnmatch_lines(
+        [
+            "app/Dockerfile::dockerfile-checks",
+            f"  {pytester.path}/app/Dockerfile:1: DockerfileFinding: DB001 info: stage 'unused' is not used: * "
+            "(below the failure threshold error)",
+            "    FROM base:1 AS unused",  # the line of the Dockerfile
+            f"  {pytester.path}/app/Dockerfile:2: DockerfileFinding: DL3006 warning: FROM 'base' *",
+        ]
+    )
+    pytester.makeini("[pytest]\ndockerbuild_lint_severity = fatal\n")
+    result = pytester.runpytest_subprocess(*PLUGIN, "--dockerbuild-lint")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*dockerbuild_lint_severity = 'fatal': use one of error, warning, info, style*"])
+
+
+def test_lint_targets_and_the_syntax_image_map_reach_the_items(pytester: pytest.Pytester) -> None:
+    write(pytester.path, {
+        "pytest.ini": """\
+            [pytest]
+            dockerbuild_lint_severity = info
+            dockerbuild_lint_targets = test
+            dockerbuild_base_images = docker/dockerfile:1=local/frontend:1
+            """,
+        "marked/Dockerfile": """\
+            # syntax=docker/dockerfile:1
+            FROM base:1 AS build
+            # CI builds this stage with --target debug
+            # dockerbuild target
+            FROM build AS debug
+            FROM build AS test
+            FROM base:1
+            COPY --from=build /x /x
+            """,
+        "unmarked/Dockerfile": """\
+            # syntax=docker/dockerfile:1.7
+            FROM base:1 AS build
+            FROM build AS debug
+            FROM base:1
+            COPY --from=build /x /x
+            """,
+    })  # fmt: skip
+    result = pytester.runpytest_subprocess(*PLUGIN, "--dockerbuild-lint", "-v")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*marked/Dockerfile::dockerfile-checks PASSED*",
+            "*unmarked/Dockerfile:1: DB006 warning: '# syntax=docker/dockerfile:1.7' makes BuildKit pull *",
+            "*unmarked/Dockerfile:3: DB001 info: stage 'debug' is not used*",
+        ]
+    )

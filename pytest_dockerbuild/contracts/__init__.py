@@ -25,7 +25,11 @@ Go's ``os.Expand`` (no escape: ``$$`` is the empty variable ``$``) against the
 image's environment with ``globalEnvVars``; ``exitCode`` defaults to 0 and is
 always checked; the image's entrypoint is replaced by nothing; ``setup``
 commands' exit codes are ignored; ``teardown`` is ignored, as by CST's docker
-driver; a metadata test does not see ``globalEnvVars``.
+driver; a metadata test does not see ``globalEnvVars``; for a file-existence test the
+mount point of each ``VOLUME`` of the image and its missing parent folders exist, as folders
+of mode ``drwxr-xr-x`` owned by root, since the engine makes them in every container (a
+volume over a folder of the image keeps that folder's mode and owner; nothing is inside a
+new volume).
 
 File, license and metadata tests read the image's exported layers
 (:class:`~pytest_dockerbuild.Image`), so they run no container and work on an

@@ -2,15 +2,18 @@
 each; none, and the test passes.
 
 File-existence, file-content, metadata and license tests read the image's exported layers
-(no container); :func:`check_command` checks a command's :class:`CommandResult`, which
-:mod:`pytest_dockerbuild.contracts.runner` produces.  Paths, patterns and permissions mean what
-they mean to Go (:mod:`pytest_dockerbuild.contracts.gocompat`, whose :func:`go_expand`,
+(no container; file-existence tests also see the mount points the engine makes for the
+image's volumes, :func:`volume_mount_points`, as CST's container does); :func:`check_command`
+checks a command's :class:`CommandResult`, which :mod:`pytest_dockerbuild.contracts.runner`
+produces.  Paths, patterns and permissions mean what they mean to Go
+(:mod:`pytest_dockerbuild.contracts.gocompat`, whose :func:`go_expand`,
 :func:`go_regex` and :func:`go_file_mode` are importable from here too).
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -33,6 +36,7 @@ __all__ = [
     "check_file_existence",
     "check_license",
     "check_metadata",
+    "volume_mount_points",
 ]
 
 DEBIAN_DOCS = "/usr/share/doc"
@@ -67,12 +71,48 @@ def _patterns(
 _EXEC_BITS = {"owner": 0o100, "group": 0o010, "other": 0o001, "any": 0o111}
 
 
+def volume_mount_points(image: Image) -> set[str]:
+    """The folders the engine makes in every container of ``image`` and its layers do not hold:
+    the mount point of each ``VOLUME`` the image declares and its missing parent folders.
+
+    The engine resolves a volume's path through the image's symlinks and creates what is
+    missing as folders of mode 0755 owned by root (whatever the image's ``USER``);
+    container-structure-test's docker driver reads files through the archive API of a
+    container, so it finds them.  A volume over a folder of the image keeps that folder.
+    """
+    made: set[str] = set()
+    for volume in image.config.volumes:
+        try:
+            found = image.files.find(volume, follow=True)
+        except ImageError:
+            continue  # a symlink loop: the engine refuses the container
+        if isinstance(found, FileEntry):
+            continue
+        folders = [found]
+        while (parent := posixpath.dirname(folders[-1])) not in image.files:
+            folders.append(parent)
+        if image.files[parent].is_dir:  # over a file, the engine refuses the container
+            made.update(folders)
+    return made
+
+
+def _mount_point(image: Image, path: str) -> FileEntry | None:
+    """The entry CST sees at ``path`` when the image's layers have none: a volume's mount point."""
+    try:
+        found = image.files.find(path, follow=False)
+    except ImageError:
+        return None
+    if isinstance(found, str) and found in volume_mount_points(image):
+        return FileEntry(found, "dir", 0, 0o755, 0, 0, "", -1)
+    return None
+
+
 def check_file_existence(image: Image, test: FileExistenceTest) -> list[str]:
     path = go_expand(test.path, image.config.env)
     try:
         entry: FileEntry | None = image.files.resolve(path, follow=False)
     except ImageError as error:
-        entry, missing = None, str(error)
+        entry, missing = _mount_point(image, path), str(error)
     if entry is None:
         return [f"{path} should exist but does not: {missing}"] if test.should_exist else []
     if not test.should_exist:

@@ -5,7 +5,12 @@ test runs the real hadolint on the test Dockerfiles); the plugin's own rules are
 ``DB001``...  Findings can be silenced per instruction with a comment directly
 above it, ``# hadolint ignore=DL3006`` or ``# dockerbuild ignore=DB002``, for
 the whole file with ``# dockerbuild global ignore=DB001`` (or ``# hadolint global
-ignore=...``), or by passing ``ignore=``.  Nothing here needs an engine.
+ignore=...``), or by passing ``ignore=``.  Stages built on purpose with ``--target`` (a test
+stage) are not unused (DB001) when passed as ``targets=`` or marked with a ``# dockerbuild
+target`` line above their FROM.  Nothing here needs an engine.
+
+Severities, from the highest: ``error``, ``warning``, ``info``, ``style`` (hadolint's);
+:func:`fails` says whether a finding reaches a failure threshold.
 
 This module is the registry (:data:`RULES`: each :class:`Rule` with its metadata and its
 check) and the runner (:func:`check_dockerfile`); the checks live with their theme:
@@ -23,11 +28,14 @@ from pathlib import Path
 from pytest_dockerbuild.dockerfile import Dockerfile
 from pytest_dockerbuild.lint.commands import context_before_install, package_cache_in_image, shell_form_command
 from pytest_dockerbuild.lint.context import Check, LintContext
-from pytest_dockerbuild.lint.images import image_name_typo, latest_tag, untagged_image
+from pytest_dockerbuild.lint.images import image_name_typo, latest_tag, syntax_frontend, untagged_image
 from pytest_dockerbuild.lint.secret_names import secret_in_arg_env
 from pytest_dockerbuild.lint.stages import copy_from_own_stage, duplicate_stage_name, unknown_copy_source, unused_stage
 
-__all__ = ["RULES", "Finding", "Rule", "check_dockerfile"]
+__all__ = ["RULES", "SEVERITIES", "Finding", "Rule", "check_dockerfile", "fails"]
+
+#: the severities of findings, from the highest
+SEVERITIES = ("error", "warning", "info", "style")
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,7 @@ class Finding:
     rule: str  #: rule id, e.g. ``DL3006`` or ``DB002``
     line: int  #: 1-based first line of the offending instruction
     message: str  #: what is wrong, naming the stage / image / variable, and what to do
-    severity: str  #: ``"error"``, ``"warning"`` or ``"info"``
+    severity: str  #: one of :data:`SEVERITIES`: ``"error"``, ``"warning"``, ``"info"`` or ``"style"``
     dockerfile: Path  #: the Dockerfile checked
 
     def __str__(self) -> str:
@@ -119,8 +127,10 @@ RULES: dict[str, Rule] = {
             "unused-stage",
             "info",
             "A stage that is not the last one and that no other stage builds FROM, copies from or mounts "
-            "from: only a build with --target builds it. No hadolint rule; BuildKit silently skips such "
-            "stages, the classic builder builds them.",
+            "from: only a build with --target builds it. Not flagged: a stage built on purpose with --target "
+            "(a test stage), named in dockerbuild_lint_targets (targets=) or marked by a '# dockerbuild "
+            "target' line directly above its FROM. No hadolint rule; BuildKit silently skips such stages, "
+            "the classic builder builds them.",
             None,
             unused_stage,
         ),
@@ -174,22 +184,45 @@ RULES: dict[str, Rule] = {
             None,
             secret_in_arg_env,
         ),
+        Rule(
+            "DB006",
+            "syntax-frontend-image",
+            "warning",
+            "A '# syntax=' parser directive: BuildKit pulls that frontend image before it builds anything, "
+            "so the build fails where no registry answers. Not flagged: a frontend image the base-image map "
+            "maps (dockerbuild_base_images, image_map=). The classic builder ignores the line. No hadolint "
+            "rule; BuildKit's checks advise pinning the syntax version, not dropping it.",
+            None,
+            syntax_frontend,
+        ),
     ]
 }
 
 
+def fails(finding: Finding, threshold: str) -> bool:
+    """True if ``finding`` is at least as severe as ``threshold`` (one of :data:`SEVERITIES`)."""
+    return SEVERITIES.index(finding.severity) <= SEVERITIES.index(threshold)
+
+
 def check_dockerfile(
-    dockerfile: Dockerfile, *, image_map: Mapping[str, str] | None = None, ignore: Iterable[str] = ()
+    dockerfile: Dockerfile,
+    *,
+    image_map: Mapping[str, str] | None = None,
+    ignore: Iterable[str] = (),
+    targets: Iterable[str] = (),
 ) -> list[Finding]:
     """All findings, sorted by line then rule id; rules in ``ignore`` are skipped; inline pragmas honoured.
 
     :param image_map: the base-image substitution map (normalized references such as
-        ``diamol/base:latest`` as keys); its images are the known-good names DB002 compares with.
+        ``diamol/base:latest`` as keys); its images are the known-good names DB002 compares with,
+        and a ``# syntax=`` image it maps is no DB006 finding.
     :param ignore: rule ids to skip (ids of rules that do not exist are accepted and do nothing,
         so a list shared with hadolint works).
+    :param targets: names of stages built on purpose with ``--target`` (case-insensitive; names
+        of no stage of this file do nothing): DB001 does not report them.
     """
     skipped = {rule.strip().upper() for rule in ignore}
-    lint = LintContext(dockerfile, image_map or {})
+    lint = LintContext(dockerfile, image_map or {}, targets)
     findings: list[Finding] = []
     for rule in RULES.values():
         if rule.id in skipped or rule.id in lint.global_ignores:

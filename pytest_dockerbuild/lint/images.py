@@ -1,5 +1,6 @@
-"""The rules on FROM images: DL3006 (no tag), DL3007 (``:latest``), DB002 (a name that looks
-like a typo of another image of the file, an earlier stage or the base-image map)."""
+"""The rules on the images a build fetches: DL3006 (no tag), DL3007 (``:latest``), DB002 (a FROM
+name that looks like a typo of another image of the file, an earlier stage or the base-image
+map), DB006 (a ``# syntax=`` frontend image that is not mapped to a local one)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import re
 from collections.abc import Iterator, Mapping
 
 from pytest_dockerbuild.dockerfile import Stage
-from pytest_dockerbuild.dockerfile.references import repository, split_reference
+from pytest_dockerbuild.dockerfile.references import normalize_image, repository, split_reference
 from pytest_dockerbuild.dockerfile.text import from_words
 from pytest_dockerbuild.lint.context import LintContext
 
-__all__ = ["image_name_typo", "latest_tag", "untagged_image"]
+__all__ = ["image_name_typo", "latest_tag", "syntax_frontend", "untagged_image"]
 
 
 # -- DL3006 / DL3007: FROM tags ------------------------------------------------------------------
@@ -103,3 +104,19 @@ def _distance(a: str, b: str) -> int:
                 current[j] = min(current[j], previous2[j - 2] + 1)
         previous2, previous = previous, current
     return previous[len(b)]
+
+
+# -- DB006: the frontend image of a # syntax= directive --------------------------------------------
+def syntax_frontend(lint: LintContext) -> Iterator[tuple[int, str]]:
+    """DB006: a ``# syntax=`` parser directive whose frontend image the base-image map does not map."""
+    syntax = lint.dockerfile.syntax
+    if syntax is None or normalize_image(syntax[1]) in lint.image_map:
+        return
+    line, image = syntax
+    yield (
+        line,
+        f"'# syntax={image}' makes BuildKit pull the frontend image {image!r} from its registry before the "
+        f"first step, so the build fails offline (air-gapped CI, no registry); map it to a local image "
+        f"(dockerbuild_base_images = {image}=<local image>, or image_map= in a test), or "
+        "delete the line (BuildKit's built-in frontend then builds the file)",
+    )

@@ -1,12 +1,13 @@
 """The rules on the stage graph: DL3022 (COPY --from no earlier stage), DL3023 (COPY --from the
-stage itself), DL3024 (duplicate stage names), DB001 (a stage nothing uses)."""
+stage itself), DL3024 (duplicate stage names), DB001 (a stage nothing uses and no one builds
+with ``--target`` on purpose)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from pytest_dockerbuild.dockerfile import Stage
-from pytest_dockerbuild.lint.context import LintContext
+from pytest_dockerbuild.lint.context import TARGET_PRAGMA, LintContext
 
 __all__ = ["copy_from_own_stage", "duplicate_stage_name", "unknown_copy_source", "unused_stage"]
 
@@ -78,13 +79,17 @@ def duplicate_stage_name(lint: LintContext) -> Iterator[tuple[int, str]]:
 
 # -- DB001: stages nothing uses ------------------------------------------------------------------
 def unused_stage(lint: LintContext) -> Iterator[tuple[int, str]]:
-    """DB001: a stage that is not the last and that no stage builds FROM, copies or mounts from."""
+    """DB001: a stage that is not the last, not a build target, and that no stage builds FROM,
+    copies or mounts from."""
     stages = lint.dockerfile.stages
     used = {needed.index for stage in stages for needed in lint.dockerfile.dependencies(stage)}
     for stage in stages[:-1]:
-        if stage.index not in used:
+        if stage.index not in used and not lint.is_target(stage):
             if stage.name is not None:
-                outcome = f"only a build with --target {stage.name} builds it"
+                outcome = (
+                    f"only a build with --target {stage.name} builds it (if that is on purpose, put "
+                    f"'{TARGET_PRAGMA}' above its FROM or list {stage.name} in dockerbuild_lint_targets)"
+                )
             else:
                 outcome = "without a name it cannot even be a --target: remove it, or name it with AS"
             yield (

@@ -6,7 +6,6 @@ sections and summary, and the items of Dockerfile checks and image contracts.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Generator
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from pytest_dockerbuild.plugin.fixtures import (
     dockerbuild_runtime,
     dockerbuild_session_network,
 )
-from pytest_dockerbuild.plugin.lint_items import DockerfileFile
 from pytest_dockerbuild.plugin.options import add_options
 from pytest_dockerbuild.plugin.session import Session, prune_command
 
@@ -35,6 +33,9 @@ __all__ = [
     "dockerbuild_runtime",
     "dockerbuild_session_network",
 ]
+
+#: the Dockerfiles of --dockerbuild-lint are collected by the hooks of this module
+pytest_plugins = ["pytest_dockerbuild.plugin.lint_items"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,11 +61,8 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    """A Dockerfile for the static checks (``--dockerbuild-lint``), or an image contract file."""
+    """An image contract file (Dockerfiles for ``--dockerbuild-lint``: :mod:`.lint_items`)."""
     options = Session.of(parent.config).options
-    if options.lint and any(fnmatch.fnmatchcase(file_path.name, p) for p in options.lint_files):
-        return DockerfileFile.from_parent(parent, path=file_path, image_map=options.image_map,
-                                          ignore=options.lint_ignore)  # fmt: skip
     if ContractFile.matches(file_path, options.contracts, parent.config.rootpath):
         return ContractFile.from_parent(parent, path=file_path)
     return None

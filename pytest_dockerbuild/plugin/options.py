@@ -12,12 +12,14 @@ import pytest
 from pytest_dockerbuild.build.registry import AUTO, choices
 from pytest_dockerbuild.dockerfile import parse_image_map
 from pytest_dockerbuild.image.efficiency import SizeBaseline, parse_tolerance
+from pytest_dockerbuild.lint import SEVERITIES
 
 __all__ = ["Options", "add_options"]
 
 TRUTHY = {"1", "true", "yes", "y", "on"}
 CONTRACT_PATTERNS = ["*.cst.yaml", "*.cst.yml"]
 LINT_PATTERNS = ["Dockerfile", "Dockerfile.*", "*.Dockerfile"]
+DEFAULT_LINT_SEVERITY = "warning"
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -58,13 +60,24 @@ def _check_options(parser: pytest.Parser, group: pytest.OptionGroup) -> None:
         "--dockerbuild-lint",
         action="store_true",
         default=False,
-        help="Collect Dockerfiles (dockerbuild_lint_files) as test items that run the static checks.",
+        help="Collect the Dockerfiles dockerbuild_lint_files names, wherever they are under the rootdir, as test "
+        "items that run the static checks (other tests of their folders are not collected).",
     )
+    group.addoption("--dockerbuild-lint-severity", choices=SEVERITIES, default=None,
+                    help="Lowest severity of a finding that fails a Dockerfile's item (default: "
+                    "dockerbuild_lint_severity, warning); lower ones are shown as warnings and pass.")  # fmt: skip
     parser.addini("dockerbuild_lint", "Collect Dockerfiles as static-check items (like --dockerbuild-lint).",
                   type="bool")  # fmt: skip
-    parser.addini("dockerbuild_lint_files", "File name patterns of the Dockerfiles collected by --dockerbuild-lint.",
-                  type="linelist", default=list(LINT_PATTERNS))  # fmt: skip
+    parser.addini("dockerbuild_lint_files", "Globs of the Dockerfiles --dockerbuild-lint collects, relative to the "
+                  "rootdir ('**' spans folders, e.g. example_projects/*/Dockerfile or **/Dockerfile*); a pattern "
+                  "without '/' matches the file name in any folder.", type="linelist",
+                  default=list(LINT_PATTERNS))  # fmt: skip
     parser.addini("dockerbuild_lint_ignore", "Rule ids the static checks skip (e.g. DL3006 DB001).", type="args")
+    parser.addini("dockerbuild_lint_severity", "Lowest severity that fails a Dockerfile's check item: "
+                  + ", ".join(SEVERITIES) + " (findings below it are shown and pass).",
+                  default=DEFAULT_LINT_SEVERITY)  # fmt: skip
+    parser.addini("dockerbuild_lint_targets", "Stages built on purpose with --target (e.g. test): the checks do "
+                  "not report them as unused (DB001).", type="args")  # fmt: skip
 
 
 def _contract_options(parser: pytest.Parser, group: pytest.OptionGroup) -> None:
@@ -95,8 +108,10 @@ class Options:
     require_engine: bool = False
     prune: str | None = None  #: ``--dockerbuild-prune``'s project, ``*`` for all
     lint: bool = False
-    lint_files: list[str] = field(default_factory=lambda: list(LINT_PATTERNS))
+    lint_files: list[str] = field(default_factory=lambda: list(LINT_PATTERNS))  #: globs, see :mod:`.lint_items`
     lint_ignore: list[str] = field(default_factory=list)
+    lint_severity: str = DEFAULT_LINT_SEVERITY  #: the lowest severity that fails a lint item
+    lint_targets: list[str] = field(default_factory=list)  #: stages built on purpose with ``--target``
     contracts: list[str] = field(default_factory=lambda: list(CONTRACT_PATTERNS))
     images: dict[str, str] = field(default_factory=dict)  #: ``--dockerbuild-image NAME=IMAGE``
     baseline: SizeBaseline | None = None
@@ -122,6 +137,8 @@ class Options:
             lint=bool(config.getoption("dockerbuild_lint") or config.getini("dockerbuild_lint")),
             lint_files=list(config.getini("dockerbuild_lint_files")),
             lint_ignore=list(config.getini("dockerbuild_lint_ignore")),
+            lint_severity=_lint_severity(config),
+            lint_targets=list(config.getini("dockerbuild_lint_targets")),
             contracts=list(config.getini("dockerbuild_contracts")),
             images=_named_images(config.getoption("dockerbuild_image") or []),
             baseline=_baseline(config),
@@ -136,6 +153,13 @@ def _whole_number(config: pytest.Config, name: str) -> int:
     if value < 0:
         raise pytest.UsageError(f"{name} must not be negative")
     return value
+
+
+def _lint_severity(config: pytest.Config) -> str:
+    severity = config.getoption("dockerbuild_lint_severity") or str(config.getini("dockerbuild_lint_severity"))
+    if severity.strip().lower() not in SEVERITIES:
+        raise pytest.UsageError(f"dockerbuild_lint_severity = {severity!r}: use one of {', '.join(SEVERITIES)}")
+    return severity.strip().lower()
 
 
 def _named_images(specs: list[str]) -> dict[str, str]:
