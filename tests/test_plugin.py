@@ -53,6 +53,10 @@ def test_a_bad_base_image_entry_is_a_usage_error(pytester: pytest.Pytester) -> N
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*dockerbuild_base_images (ini): 'diamol/base' is not of the form IMAGE=REPLACEMENT*"])
+    pytester.makeini("[pytest]\ndockerbuild_base_images =\n    diamol/base=local/base:1 other/base=local/other\n")
+    spaced = pytester.runpytest()
+    assert spaced.ret == pytest.ExitCode.USAGE_ERROR
+    spaced.stderr.fnmatch_lines(["*: an image reference has no spaces (one IMAGE=REPLACEMENT per line)*"])
 
 
 def test_report_header_names_engine_and_builder(inner: pytest.Pytester) -> None:
@@ -130,7 +134,7 @@ def test_a_failing_stage_is_reported_with_stage_step_exit_code_and_log(inner: py
         ("buildkit", "[[]internal] load build definition*"),
     ],
 )
-def test_a_failing_test_gets_the_build_log(inner: pytest.Pytester, backend: str, first_log_line: str) -> None:
+def test_a_failing_test_gets_build_logs_when_asked(inner: pytest.Pytester, backend: str, first_log_line: str) -> None:
     write_demo(inner)
     inner.makepyfile(
         """
@@ -139,9 +143,13 @@ def test_a_failing_test_gets_the_build_log(inner: pytest.Pytester, backend: str,
             assert result.image.read_text("/build.txt") == "something else"
         """
     )
-    result = inner.runpytest_subprocess(f"--dockerbuild-backend={backend}")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*- dockerbuild log: app/Dockerfile -*", first_log_line])
+    asked = inner.runpytest_subprocess(f"--dockerbuild-backend={backend}", "--dockerbuild-build-logs=all")
+    asked.assert_outcomes(failed=1)
+    asked.stdout.fnmatch_lines(["*- dockerbuild log: app/Dockerfile -*", first_log_line])
+    default = inner.runpytest_subprocess(f"--dockerbuild-backend={backend}")  # the build did not fail: no log
+    default.assert_outcomes(failed=1)
+    assert "dockerbuild log" not in default.stdout.str()
+    assert "something else" in default.stdout.str()
 
 
 def test_base_image_option_adds_a_substitution(pytester: pytest.Pytester) -> None:
@@ -335,3 +343,26 @@ def test_a_relative_context_is_read_from_the_folder_of_the_test_file(inner: pyte
     )
     result = inner.runpytest_subprocess("service")
     result.assert_outcomes(passed=3)
+
+
+def test_an_undeclared_build_arg_is_a_warning_in_the_summary_or_with_the_ini_an_error(inner: pytest.Pytester) -> None:
+    write_demo(inner)
+    inner.makepyfile(
+        """
+        import pytest
+        from pytest_dockerbuild import BuildOptionError
+
+        def test_it(dockerbuild, pytestconfig):
+            if pytestconfig.getini("dockerbuild_strict_build_args"):
+                with pytest.raises(BuildOptionError, match="build arg VERSON not declared by any ARG"):
+                    dockerbuild.build("app", build_args={"VERSON": "1.2"})
+            else:
+                assert dockerbuild.build("app", build_args={"VERSON": "1.2"}).warnings
+        """
+    )
+    warned = inner.runpytest_subprocess()
+    warned.assert_outcomes(passed=1, warnings=1)
+    warned.stdout.fnmatch_lines(["warning: build arg VERSON not declared by any ARG of *app/Dockerfile*"])
+    ini = inner.path / "tox.ini"
+    ini.write_text(ini.read_text() + "\ndockerbuild_strict_build_args = true\n")
+    inner.runpytest_subprocess().assert_outcomes(passed=1)

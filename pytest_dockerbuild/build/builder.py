@@ -64,10 +64,12 @@ class Builder:
         lint_ignore: Sequence[str] = (),
         log_dir: Path | None = None,
         strict_build_args: bool = False,
+        lint_targets: Sequence[str] = (),
         asking: Callable[[], Path | None] | None = None,
     ) -> None:
         self.engine = engine
         self.lint_ignore = list(lint_ignore)
+        self.lint_targets = list(lint_targets)  #: stages built on purpose (``dockerbuild_lint_targets``)
         self.image_map = {normalize_image(k): v for k, v in (image_map or {}).items()}
         self.default_backend = backend
         #: take an image an earlier run built for the same content (``--dockerbuild-rebuild`` turns it off)
@@ -80,6 +82,7 @@ class Builder:
         self.cache = BuildCache(engine, shared_dir)
         self.results: list[BuildResult] = []  #: every build of the session, in order
         self.failures: list[BuildFailed] = []  #: every failed build of the session, once per content key
+        self.warnings: list[str] = []  #: what the session's builds were given and did not use, once each
         self.projects: dict[str, Path] = {}  #: the projects built in this session: id -> context folder
         self._expected: set[int] = set()
         self._unexpected: set[int] = set()
@@ -138,7 +141,9 @@ class Builder:
             image_map=image_map, backend=backend, tag=tag, options=options,
         )  # fmt: skip
         strict = self.strict_build_args if strict_build_args is None else strict_build_args
-        return self._build(request, parsed, reuse, unused_build_args(request, parsed, strict))
+        unused = unused_build_args(request, parsed, strict)
+        self.warnings += [warning for warning in unused if warning not in self.warnings]
+        return self._build(request, parsed, reuse, unused)
 
     def _build(self, request: BuildRequest, parsed: Dockerfile, reuse: bool | None, unused: list[str]) -> BuildResult:
         """The outcome of a prepared request: the session's, another worker's, an earlier run's, or a build."""
@@ -219,7 +224,8 @@ class Builder:
     ) -> list[Finding]:  # fmt: skip
         """The static checks' findings for a Dockerfile (with the session's substitutions and ignores)."""
         parsed = self.dockerfile(context, dockerfile)
-        return check_dockerfile(parsed, image_map=self.image_map, ignore=[*self.lint_ignore, *ignore])
+        return check_dockerfile(parsed, image_map=self.image_map, ignore=[*self.lint_ignore, *ignore],
+                                targets=self.lint_targets)  # fmt: skip
 
     def image(self, reference: str) -> Image:
         """Inspect any image of the engine by reference or id (e.g. a stage's ``base_image``)."""

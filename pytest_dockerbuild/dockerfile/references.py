@@ -43,6 +43,8 @@ def parse_image_map(entries: Iterable[str], source: str = "base image map") -> d
         original, sep, replacement = entry.partition("=")
         if not sep or not original.strip() or not replacement.strip():
             raise ValueError(f"{source}: {entry!r} is not of the form IMAGE=REPLACEMENT")
+        if any(side.strip() != "".join(side.split()) for side in (original, replacement)):
+            raise ValueError(f"{source}: {entry!r}: an image reference has no spaces (one IMAGE=REPLACEMENT per line)")
         mapping[normalize_image(original)] = replacement.strip()
     return mapping
 

@@ -18,6 +18,7 @@ __all__ = ["Options", "add_options"]
 
 TRUTHY = {"1", "true", "yes", "y", "on"}
 CONTRACT_PATTERNS = ["*.cst.yaml", "*.cst.yml"]
+BUILD_LOGS = ("failed", "all")
 LINT_PATTERNS = ["Dockerfile", "Dockerfile.*", "*.Dockerfile"]
 DEFAULT_LINT_SEVERITY = "warning"
 
@@ -48,6 +49,12 @@ def _build_options(parser: pytest.Parser, group: pytest.OptionGroup) -> None:
                     "(or from folders that are gone); with PROJECT (a context folder, or a project id as the "
                     "summary shows it), that project's images.")  # fmt: skip
     parser.addini("dockerbuild_log_lines", "Lines of build log shown in a build failure.", default="20")
+    group.addoption("--dockerbuild-build-logs", choices=BUILD_LOGS, default=None,
+                    help="Build logs attached to a failing test's report: of its failed builds only (failed, the "
+                    "default), or of every build it used (all).")  # fmt: skip
+    parser.addini("dockerbuild_build_logs", "Build logs attached to failing tests: failed or all.", default="failed")
+    parser.addini("dockerbuild_strict_build_args", "A build arg that no ARG of the Dockerfile declares fails the "
+                  "build (else a warning).", type="bool", default=False)  # fmt: skip
     parser.addini("dockerbuild_keep_images", "How many images per project and stage the plugin keeps tagged (for "
                   "reuse and the layer cache); older ones are untagged at the end of a run that builds the "
                   "project.", default="3")  # fmt: skip
@@ -104,6 +111,8 @@ class Options:
     image_map: dict[str, str] = field(default_factory=dict)
     reuse: bool = True  #: reuse earlier runs' images (``--dockerbuild-rebuild`` turns it off)
     log_lines: int = 20
+    build_logs: str = "failed"  #: the build logs attached to a failing test: ``failed`` or ``all``
+    strict_build_args: bool = False  #: a build arg no ARG declares fails the build
     keep_images: int = 3
     require_engine: bool = False
     prune: str | None = None  #: ``--dockerbuild-prune``'s project, ``*`` for all
@@ -129,7 +138,8 @@ class Options:
             raise pytest.UsageError(str(error)) from None
         return cls(
             backend=backend, image_map=image_map, reuse=not config.getoption("dockerbuild_rebuild"),
-            log_lines=_whole_number(config, "dockerbuild_log_lines"),
+            log_lines=_whole_number(config, "dockerbuild_log_lines"), build_logs=_build_logs(config),
+            strict_build_args=bool(config.getini("dockerbuild_strict_build_args")),
             keep_images=_whole_number(config, "dockerbuild_keep_images"),
             require_engine=bool(config.getini("dockerbuild_require_engine"))
             or os.environ.get("CI", "").lower() in TRUTHY,
@@ -152,6 +162,13 @@ def _whole_number(config: pytest.Config, name: str) -> int:
         raise pytest.UsageError(f"{name} must be a whole number") from None
     if value < 0:
         raise pytest.UsageError(f"{name} must not be negative")
+    return value
+
+
+def _build_logs(config: pytest.Config) -> str:
+    value = config.getoption("dockerbuild_build_logs") or str(config.getini("dockerbuild_build_logs")).strip()
+    if value not in BUILD_LOGS:
+        raise pytest.UsageError(f"dockerbuild_build_logs = {value!r}: use one of {', '.join(BUILD_LOGS)}")
     return value
 
 

@@ -21,7 +21,7 @@ from pytest_dockerbuild.runtime import Container, Network
 __all__ = ["REPORT_LOG_LINES", "annotate", "gathered_rows", "hand_over_rows", "header", "rows", "summary"]
 
 REPORT_LOG_LINES = 200  #: lines of a build log attached to a failing test's report
-Rows = dict[str, list[dict[str, Any]]]  #: the summary rows of one process: "builds" and "failures"
+Rows = dict[str, list[Any]]  #: the summary of one process: "builds" and "failures" (rows), "warnings"
 
 
 def header(session: Session) -> str:
@@ -51,7 +51,7 @@ def annotate(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Test
         aliases = f" ({', '.join(container.aliases)})" if container.aliases else ""
         report.sections.append((f"dockerbuild container {container.name}{aliases}", container.logs(tail=200)))
     for build in _builds(item, record):
-        if isinstance(build, BuildResult) and build.log:
+        if isinstance(build, BuildResult) and build.log and session.options.build_logs == "all":
             title = f"dockerbuild log: {build.request.describe()}"
             report.sections.append((title, _log_section(build.log, build.log_file)))
         elif isinstance(build, BuildFailed) and build.log:
@@ -91,7 +91,7 @@ def rows(builder: Builder | None) -> Rows:
     """The summary's rows of one process's builds, as plain data (a pytest-xdist worker hands them
     to the controller, which prints one table)."""
     if builder is None:
-        return {"builds": [], "failures": []}
+        return {"builds": [], "failures": [], "warnings": []}
     builds = []
     for result in builder.results:
         cached = f"{result.cache_hits}/{result.cacheable_steps}"
@@ -100,11 +100,10 @@ def rows(builder: Builder | None) -> Rows:
         stages = [[stage.ref, stage.seconds, f"{stage.cache_hits}/{stage.cacheable_steps}"]
                   for stage in result.stages if stage.steps]  # fmt: skip
         builds.append({"backend": result.backend, "size": result.image.size, "seconds": result.seconds,
-                       "cached": cached, "what": result.request.describe(), "stages": stages,
-                       "warnings": list(result.warnings)})  # fmt: skip
+                       "cached": cached, "what": result.request.describe(), "stages": stages})  # fmt: skip
     failures = [{"backend": failure.backend, "expected": builder.is_expected(failure), "what": _where(failure)}
                 for failure in builder.failures]  # fmt: skip
-    return {"builds": builds, "failures": failures}
+    return {"builds": builds, "failures": failures, "warnings": list(builder.warnings)}
 
 
 def _where(failure: BuildFailed) -> str:
@@ -155,5 +154,5 @@ def summary(reporter: pytest.TerminalReporter, gathered: Sequence[Rows], verbose
             write(f"{'':8} {'':>10} {seconds:7.1f} s {cached:>8}    stage {ref}")
     for row in failures:
         write(f"{row['backend']:8} {'expected' if row['expected'] else 'FAILED':>10} {'':>9} {'':>8}  {row['what']}")
-    for warning in sorted({warning for row in builds for warning in row["warnings"]}):
+    for warning in sorted({warning for part in gathered for warning in part["warnings"]}):
         write(f"warning: {warning}")

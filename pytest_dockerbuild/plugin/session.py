@@ -113,6 +113,7 @@ class Session:
                 shared_dir=shared, lint_ignore=options.lint_ignore,
                 log_dir=basetemp / "dockerbuild-logs" if basetemp is not None else None,
                 asking=lambda: self.current.path.parent if self.current is not None else None,
+                strict_build_args=options.strict_build_args, lint_targets=options.lint_targets,
             )  # fmt: skip
             self._builder.add_listener(lambda outcome: self._record(builds=outcome))
         return self._builder
