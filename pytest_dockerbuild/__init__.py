@@ -42,11 +42,22 @@ from pytest_dockerbuild.errors import (  # noqa: E402
     EngineUnavailable,
     ImageError,
     PathNotFound,
+    RunFailed,
+    RunOptionError,
     UnknownStage,
 )
 from pytest_dockerbuild.image import FileEntry, Image, ImageConfig, parse_size  # noqa: E402
 from pytest_dockerbuild.lint import Finding  # noqa: E402
-from pytest_dockerbuild.runtime import Container, Healthy, HttpReady, LogReady, Network, Readiness, Runtime  # noqa: E402
+from pytest_dockerbuild.runtime import (  # noqa: E402
+    CompletedRun,
+    Container,
+    Healthy,
+    HttpReady,
+    LogReady,
+    Network,
+    Readiness,
+    Runtime,
+)
 
 try:
     __version__ = importlib.metadata.version("pytest-dockerbuild")
@@ -60,6 +71,7 @@ __all__ = [
     "BuildOptionError",
     "BuildResult",
     "Builder",
+    "CompletedRun",
     "Container",
     "ContainerError",
     "ContainerExited",
@@ -83,6 +95,8 @@ __all__ = [
     "Network",
     "PathNotFound",
     "Readiness",
+    "RunFailed",
+    "RunOptionError",
     "Runtime",
     "Secret",
     "Stage",

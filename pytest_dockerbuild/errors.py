@@ -6,7 +6,9 @@ the context needed to act on it (which file, which stage, what to do)::
     DockerbuildError
     ├── EngineUnavailable          the Docker Engine does not answer
     ├── BackendUnavailable         a builder backend cannot be used here (.backend)
-    ├── BuildOptionError           a build option cannot be used as given (.option, .problem)
+    ├── OptionError                an option of a call cannot be used as given (.option, .problem)
+    │   ├── BuildOptionError       of build() and expect_failure()
+    │   └── RunOptionError         of run() and run_once()
     ├── DockerfileError            a Dockerfile cannot be used (.dockerfile)
     │   ├── DockerfileNotFound
     │   ├── DockerfileEmpty
@@ -23,6 +25,8 @@ the context needed to act on it (which file, which stage, what to do)::
     ├── DockerfileChecksFailed     the static checks found problems (.findings; an AssertionError)
     └── ContainerError             a container failed (.container, .logs)
         ├── ContainerExited        it stopped before it was ready (.exit_code)
+        ├── RunFailed              a one-shot command exited with another code than 0 (.exit_code,
+        │                          .stdout, .stderr)
         └── ContainerNotReady      not ready by the deadline (.waiting_for, .last_probe)
 
 Warnings (:class:`DockerbuildWarning`, a ``UserWarning``) say what a build was given and
@@ -56,9 +60,12 @@ __all__ = [
     "DockerfileNotFound",
     "DockerfileSyntaxError",
     "EngineUnavailable",
-    "ImageError",
-    "PathNotFound",
     "GoRegexError",
+    "ImageError",
+    "OptionError",
+    "PathNotFound",
+    "RunFailed",
+    "RunOptionError",
     "UnknownStage",
     "shown_path",
 ]
@@ -113,15 +120,17 @@ class BackendUnavailable(DockerbuildError):
         super().__init__(f"the {backend!r} backend cannot be used: {reason}")
 
 
-class BuildOptionError(DockerbuildError):
-    """A build option cannot be used as given: a bad value, or one this backend or engine cannot honour."""
+class OptionError(DockerbuildError):
+    """An option of a call cannot be used as given."""
 
     def __init__(self, option: str, problem: str) -> None:
-        #: the option, as ``build()`` names it (``secrets``, ``platform``, ``build_args``...)
-        self.option = option
-        #: what is wrong, and what to do
-        self.problem = problem
+        self.option = option  #: the option, as the call names it (``secrets``, ``volumes``...)
+        self.problem = problem  #: what is wrong, and what to do
         super().__init__(f"{option}=: {problem}")
+
+
+class BuildOptionError(OptionError):
+    """A build option cannot be used as given: a bad value, or one this backend or engine cannot honour."""
 
 
 class DockerbuildWarning(UserWarning):
@@ -329,12 +338,30 @@ class ContainerError(DockerbuildError):
         return text
 
 
+class RunFailed(ContainerError):
+    """A one-shot command (``run_once(...).check()``) exited with another code than 0."""
+
+    def __init__(
+        self, container: str, problem: str, logs: str, *, exit_code: int, stdout: str, stderr: str,
+        command: str | Sequence[str] | None, image: str,
+    ) -> None:  # fmt: skip
+        self.exit_code = exit_code  #: the command's exit code
+        self.stdout = stdout  #: all it wrote to stdout
+        self.stderr = stderr  #: all it wrote to stderr
+        self.command = command  #: the command run (None: the image's own)
+        self.image = image  #: the image it ran
+        super().__init__(container, problem, logs)
+
+
+class RunOptionError(OptionError):
+    """A run option (``run()``, ``run_once()``: ``volumes``, ``env_file``...) cannot be used as given."""
+
+
 class ContainerExited(ContainerError):
     """The container stopped while the plugin waited for it to be ready."""
 
     def __init__(self, container: str, exit_code: int | None, logs: str) -> None:
-        #: its exit code
-        self.exit_code = exit_code
+        self.exit_code = exit_code  #: its exit code
         super().__init__(container, f"exited with code {exit_code} before it was ready", logs)
 
 
@@ -342,10 +369,8 @@ class ContainerNotReady(ContainerError):
     """The container did not become ready by the deadline."""
 
     def __init__(self, container: str, waiting_for: str, last_probe: str, logs: str) -> None:
-        #: the readiness conditions still pending
-        self.waiting_for = waiting_for
-        #: what the last probe saw
-        self.last_probe = last_probe
+        self.waiting_for = waiting_for  #: the readiness conditions still pending
+        self.last_probe = last_probe  #: what the last probe saw
         super().__init__(container, f"not ready: waited for {waiting_for}; last probe: {last_probe}", logs)
 
 
@@ -353,10 +378,8 @@ class ContractError(DockerbuildError):
     """A contract file cannot be used: bad YAML, an unknown key, a wrong type, no image."""
 
     def __init__(self, path: Path | str, problems: Sequence[str]) -> None:
-        #: the contract file
-        self.path = Path(path)
-        #: what is wrong, one line each
-        self.problems = list(problems)
+        self.path = Path(path)  #: the contract file
+        self.problems = list(problems)  #: what is wrong, one line each
         shown = "\n".join(f"  {problem}" for problem in self.problems)
         super().__init__(f"contract {shown_path(self.path)} cannot be used:\n{shown}")
 
@@ -373,6 +396,5 @@ class DockerfileChecksFailed(DockerbuildError, AssertionError):
     """The static checks of a Dockerfile found problems."""
 
     def __init__(self, findings: Sequence[Finding]) -> None:
-        #: what the checks found
-        self.findings = list(findings)
+        self.findings = list(findings)  #: what the checks found
         super().__init__("\n".join(str(finding) for finding in self.findings) or "no findings")

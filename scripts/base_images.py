@@ -5,8 +5,8 @@ No container registry is reachable where this project is tested, so every base
 image is made locally from Debian packages and ``docker import``-ed:
 
 * ``base``: Debian's static busybox (a shell and the usual tools, about 2 MB);
-* ``maven``, ``openjdk``, ``node``, ``golang``: ``mmdebstrap --variant=minbase``
-  root filesystems with the toolchain packages.
+* ``maven``, ``openjdk``, ``node``, ``golang``, ``python-build``, ``python-slim``:
+  ``mmdebstrap --variant=minbase`` root filesystems with the toolchain (or runtime) packages.
 
 The example Dockerfiles keep their original image names (``diamol/base`` ...)
 and reach these images through the plugin's base-image substitution
@@ -42,6 +42,7 @@ REPOSITORY = "dockerbuild-offline"
 RECIPE_LABEL = "pytest-dockerbuild.recipe"
 RECIPE_VERSION = "3"  # bump to rebuild every image after changing this script
 BUSYBOX = Path("/bin/busybox")
+MMDEBSTRAP_HOOKS = Path("/usr/share/mmdebstrap/hooks")
 PATH_ENV = "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # Debian's packaged maven plugins, so that `mvn -o` finds every plugin of a
@@ -85,6 +86,9 @@ class Recipe:
     packages: list[str] = field(default_factory=list)  # empty: busybox image
     changes: list[str] = field(default_factory=list)  # `docker import -c` lines
     files: dict[str, str] = field(default_factory=dict)  # extra files in the rootfs
+    # mmdebstrap's hook folders (/usr/share/mmdebstrap/hooks/NAME); "merged-usr" makes the
+    # merged /usr with symlinks instead of the usrmerge package, which pulls in perl (~50 MB)
+    hooks: list[str] = field(default_factory=list)
 
     @property
     def reference(self) -> str:
@@ -97,6 +101,8 @@ class Recipe:
         )
         if not self.packages and BUSYBOX.exists():
             payload += hashlib.sha256(BUSYBOX.read_bytes()).hexdigest()
+        if self.hooks:  # only then, so that the recipes without hooks keep their digests
+            payload += json.dumps(self.hooks)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -141,6 +147,22 @@ RECIPES = [
             "ENV GOPROXY=off GOFLAGS=-mod=mod GOTOOLCHAIN=local",
             'CMD ["/bin/bash"]',
         ],
+    ),
+    Recipe(
+        "python-build",
+        "bookworm",
+        "Python 3 with its headers, gcc and setuptools: builds C extensions offline",
+        packages=["python3", "python3-dev", "python3-setuptools", "gcc", "libc6-dev"],
+        changes=[PATH_ENV, "ENV LANG=C.UTF-8", 'CMD ["python3"]'],
+        hooks=["merged-usr"],
+    ),
+    Recipe(
+        "python-slim",
+        "bookworm",
+        "the Python 3 interpreter and standard library, no compiler and no headers",
+        packages=["python3"],
+        changes=[PATH_ENV, "ENV LANG=C.UTF-8", 'CMD ["python3"]'],
+        hooks=["merged-usr"],
     ),
 ]
 
@@ -206,6 +228,7 @@ def debian_rootfs(recipe: Recipe, suite: str, out: Path, workdir: Path) -> None:
     command += [f"--dpkgopt={option}" for option in DPKG_EXCLUDES]
     # openjdk's postinst registers man pages with update-alternatives: keep the folder.
     command.append('--essential-hook=mkdir -p "$1/usr/share/man/man1"')
+    command += [f"--hook-dir={MMDEBSTRAP_HOOKS / hook}" for hook in recipe.hooks]
     # Files go into the rootfs after the packages, so they can replace package files.
     # `upload` resolves the path inside the rootfs (a shell redirection to "$1/..."
     # would follow an absolute symlink out of it, onto the host).
@@ -263,8 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown recipe(s) {sorted(unknown)}; known: {[r.name for r in RECIPES]}")
     if args.list:
+        width = max(len(recipe.reference) for recipe in RECIPES)
         for recipe in RECIPES:
-            print(f"{recipe.reference:40} {recipe.description}")
+            print(f"{recipe.reference:{width}}  {recipe.description}")
         return 0
     client = docker.from_env()
     suite = debian_suite()

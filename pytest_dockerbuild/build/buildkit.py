@@ -75,7 +75,7 @@ class BuildkitBackend:
         if not buildx_supports_rawjson(buildx_version()):
             return (
                 "it needs the docker buildx CLI plugin, version 0.12 or later (`docker buildx version`); "
-                "install it (scripts/install_buildx) or use the classic backend"
+                "install it (scripts/install_cli_plugins) or use the classic backend"
             )
         return None
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import docker.errors
@@ -91,8 +92,7 @@ class Container:
     # ports and HTTP
     def port(self, container_port: int | None = None) -> int:
         """The host port published for ``container_port`` (default: the only published one)."""
-        ports = self.attrs.get("NetworkSettings", {}).get("Ports") or {}
-        published = {key: value for key, value in ports.items() if value}
+        published = self._published()
         if container_port is None:
             if len(published) != 1:
                 raise ContainerError(
@@ -102,8 +102,12 @@ class Container:
         else:
             key = f"{container_port}/tcp"
         if key not in published:
+            exposed = f"; the image exposes {', '.join(self.image_ports) or 'no port'}"
             raise ContainerError(
-                self.name, f"port {key} is not published (published: {sorted(published) or 'none'})", ""
+                self.name,
+                f"port {key} is not published (published: {sorted(published) or 'none'}{exposed}); "
+                f"publish it with ports=[{key.split('/')[0]}]",
+                "",
             )
         return int(published[key][0]["HostPort"])
 
@@ -111,13 +115,47 @@ class Container:
         """``http://<engine host>:<published port><path>``."""
         return f"http://{self.host}:{self.port(port)}/{path.lstrip('/')}"
 
+    @cached_property
+    def image_ports(self) -> list[str]:
+        """The ports its image EXPOSEs, e.g. ``["8000/tcp"]`` (from the image's config)."""
+        try:
+            config = self._wrapped.client.api.inspect_image(self.attrs["Image"]).get("Config") or {}
+        except docker.errors.APIError:
+            return []
+        return sorted(config.get("ExposedPorts") or {}, key=_port_order)
+
+    def unanswered(self, container_port: int | None = None) -> str:
+        """Why nothing may answer on a published port, and what to do: the image's exposed ports
+        against the published ones."""
+        published = sorted(self._published(), key=_port_order)
+        key = f"{container_port}/tcp" if container_port is not None else (published[0] if published else "?")
+        said = f"nothing answered on container port {key.removesuffix('/tcp')}"
+        if not self.image_ports:
+            return f"{said}; the image exposes no port (no EXPOSE): check which port the server listens on"
+        if key in self.image_ports:
+            return (
+                f"{said} (the image exposes it): the server is not listening yet, or listens on another port, "
+                "or on 127.0.0.1 only inside the container"
+            )
+        missing = [p.removesuffix("/tcp") for p in self.image_ports if p.endswith("/tcp") and p not in published]
+        advice = f"publish that port (ports=[{missing[0]}])" if len(missing) == 1 else ""
+        if len(missing) > 1:
+            advice = f"publish the one it serves on (ports=[{', '.join(missing)}])"
+        elif not missing:
+            advice = "it is published too: ask for it (HttpReady(port=...), url(port=...))"
+        return "; ".join(part for part in (said, f"the image exposes {', '.join(self.image_ports)}", advice) if part)
+
     @property
     def http(self) -> requests.Session:
         """A requests session whose relative URLs go to the published port:
         ``container.http.get("/stats")``."""
         if self._http is None:
-            self._http = _BaseUrlSession(self.url("/"))
+            self._http = _BaseUrlSession(self.url("/"), self.unanswered)
         return self._http
+
+    def _published(self) -> dict[str, Any]:
+        ports = self.attrs.get("NetworkSettings", {}).get("Ports") or {}
+        return {key: value for key, value in ports.items() if value}
 
     # waiting
     def wait(self, *conditions: Readiness | Any, timeout: float = 60.0, interval: float = 0.2) -> None:
@@ -183,13 +221,29 @@ class Container:
 
 
 class _BaseUrlSession(requests.Session):
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, unanswered: Callable[[], str]) -> None:
         super().__init__()
         self.base = base.rstrip("/")
+        self._unanswered = unanswered
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         text = url.decode() if isinstance(url, bytes) else url
         if not re.match(r"^https?://", text):
             text = f"{self.base}/{text.lstrip('/')}"
         kwargs.setdefault("timeout", 10)
-        return super().request(method, text, *args, **kwargs)
+        try:
+            return super().request(method, text, *args, **kwargs)
+        except requests.ConnectionError as error:
+            if not text.startswith(self.base + "/"):
+                raise
+            shown = method.decode() if isinstance(method, bytes) else method
+            raise requests.ConnectionError(
+                f"{shown.upper()} {text}: {self._unanswered()}; requests said: {error}",
+                request=error.request,
+                response=error.response,
+            ) from error
+
+
+def _port_order(port: str) -> tuple[int, str]:
+    number, _, protocol = port.partition("/")
+    return (int(number) if number.isdigit() else 0, protocol)

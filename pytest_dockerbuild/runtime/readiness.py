@@ -42,6 +42,8 @@ class HttpReady:
         url = container.url(self.path, self.port)
         try:
             response = requests.get(url, timeout=1.0)
+        except requests.ConnectionError as error:
+            return f"GET {url}: {type(error).__name__}; {container.unanswered(self.port)}"
         except requests.RequestException as error:
             return f"GET {url}: {type(error).__name__}"
         if response.status_code in expected:
@@ -67,12 +69,19 @@ class LogReady:
 
 @dataclass(frozen=True)
 class Healthy:
-    """Ready when the image's HEALTHCHECK reports ``healthy``."""
+    """Ready when the container's health check (the image's HEALTHCHECK, or run()'s
+    ``healthcheck``) reports ``healthy``."""
 
     def probe(self, container: Container) -> str | None:
         health = (container.attrs.get("State") or {}).get("Health")
         if health is None:
-            raise ContainerError(container.name, "the image has no HEALTHCHECK to wait for", container.logs())
+            test = ((container.attrs.get("Config") or {}).get("Healthcheck") or {}).get("Test")
+            why = "it was run with healthcheck='none'" if test == ["NONE"] else "the image has no HEALTHCHECK"
+            raise ContainerError(
+                container.name,
+                f"no health check to wait for: {why}; give run() healthcheck={{'test': ...}} or another wait",
+                container.logs(),
+            )
         if health.get("Status") == "healthy":
             return None
         last = (health.get("Log") or [{}])[-1]

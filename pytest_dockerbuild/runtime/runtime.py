@@ -20,6 +20,16 @@ import requests
 from pytest_dockerbuild.engine.client import published_host
 from pytest_dockerbuild.errors import ContainerError, DockerbuildError
 from pytest_dockerbuild.runtime.containers import Container, remove_container
+from pytest_dockerbuild.runtime.oneshot import CompletedRun, complete
+from pytest_dockerbuild.runtime.options import (
+    EnvFiles,
+    RunOptions,
+    Tmpfs,
+    Volumes,
+    image_name,
+    image_reference,
+    name_hint,
+)
 
 if TYPE_CHECKING:
     from docker.models.networks import Network as DockerNetwork
@@ -55,18 +65,68 @@ class Network:
         wait: Readiness | Sequence[Readiness] | None = None,
         timeout: float = 60.0,
         name: str | None = None,
+        user: str | int | None = None,
+        workdir: str | None = None,
+        volumes: Volumes | None = None,
+        tmpfs: Tmpfs | None = None,
+        read_only: bool = False,
+        cap_drop: Sequence[str] | None = None,
+        cap_add: Sequence[str] | None = None,
+        mem_limit: int | str | None = None,
+        cpus: float | None = None,
+        pids_limit: int | None = None,
+        healthcheck: Mapping[str, Any] | str | None = None,
+        env_file: EnvFiles | None = None,
         **options: Any,
     ) -> Container:
         """Start ``image`` on this network with ``aliases``; publish ``ports`` on the
         loopback address (random host ports); wait for readiness.
 
         ``wait`` is a condition (``HttpReady("/health")``, ``LogReady("listening")``,
-        ``Healthy()``) or a list of them.  Extra ``options`` go to docker-py's
-        ``containers.create``.
+        ``Healthy()``) or a list of them.  The run options (``user`` ... ``env_file``) are
+        described in :class:`~pytest_dockerbuild.runtime.options.RunOptions`; extra
+        ``options`` go to docker-py's ``containers.create`` as they are.
         """
         return self._runtime.run(
             image, network=self, aliases=aliases, env=env, ports=ports, command=command,
-            wait=wait, timeout=timeout, name=name, **options,
+            wait=wait, timeout=timeout, name=name,
+            user=user, workdir=workdir, volumes=volumes, tmpfs=tmpfs, read_only=read_only, cap_drop=cap_drop,
+            cap_add=cap_add, mem_limit=mem_limit, cpus=cpus, pids_limit=pids_limit, healthcheck=healthcheck,
+            env_file=env_file,
+            **options,
+        )  # fmt: skip
+
+    def run_once(
+        self,
+        image: str | Image | BuildResult,
+        command: str | Sequence[str] | None = None,
+        *,
+        aliases: Iterable[str] = (),
+        env: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+        name: str | None = None,
+        user: str | int | None = None,
+        workdir: str | None = None,
+        volumes: Volumes | None = None,
+        tmpfs: Tmpfs | None = None,
+        read_only: bool = False,
+        cap_drop: Sequence[str] | None = None,
+        cap_add: Sequence[str] | None = None,
+        mem_limit: int | str | None = None,
+        cpus: float | None = None,
+        pids_limit: int | None = None,
+        healthcheck: Mapping[str, Any] | str | None = None,
+        env_file: EnvFiles | None = None,
+        **options: Any,
+    ) -> CompletedRun:
+        """Run ``command`` in a new container of ``image`` on this network (reaching the others
+        by alias) until it exits; see :meth:`Runtime.run_once`."""
+        return self._runtime.run_once(
+            image, command, network=self, aliases=aliases, env=env, timeout=timeout, name=name,
+            user=user, workdir=workdir, volumes=volumes, tmpfs=tmpfs, read_only=read_only, cap_drop=cap_drop,
+            cap_add=cap_add, mem_limit=mem_limit, cpus=cpus, pids_limit=pids_limit, healthcheck=healthcheck,
+            env_file=env_file,
+            **options,
         )  # fmt: skip
 
     def remove(self) -> None:
@@ -150,27 +210,34 @@ class Runtime:
         wait: Readiness | Sequence[Readiness] | None = None,
         timeout: float = 60.0,
         name: str | None = None,
+        user: str | int | None = None,
+        workdir: str | None = None,
+        volumes: Volumes | None = None,
+        tmpfs: Tmpfs | None = None,
+        read_only: bool = False,
+        cap_drop: Sequence[str] | None = None,
+        cap_add: Sequence[str] | None = None,
+        mem_limit: int | str | None = None,
+        cpus: float | None = None,
+        pids_limit: int | None = None,
+        healthcheck: Mapping[str, Any] | str | None = None,
+        env_file: EnvFiles | None = None,
         **options: Any,
     ) -> Container:
         """Start a container of ``image`` (see :meth:`Network.run`), tracked until its network
         or the run ends."""
-        reference = _image_id(image)
-        alias_list = list(aliases)
-        hint = name or (alias_list[0] if alias_list else reference.split("/")[-1].split(":")[0])
+        settings = RunOptions(
+            user=user, workdir=workdir, volumes=volumes, tmpfs=tmpfs, read_only=read_only, cap_drop=cap_drop,
+            cap_add=cap_add, mem_limit=mem_limit, cpus=cpus, pids_limit=pids_limit, healthcheck=healthcheck,
+            env_file=env_file,
+        )  # fmt: skip
         create: dict[str, Any] = {
-            "environment": dict(env or {}),
+            **settings.create_kwargs(env, local_paths=_is_loopback(self.host)),
             "ports": {f"{port}/tcp": (self.publish_address, None) for port in ports},
             "detach": True,
             **options,
         }
-        if command is not None:
-            create["command"] = command
-        try:
-            container = self.create(reference, hint, network=network, aliases=alias_list, **create)
-        except docker.errors.ImageNotFound:
-            raise ContainerError(hint, f"image {reference!r} is not in the engine (nothing is pulled)", "") from None
-        except docker.errors.APIError as error:
-            raise ContainerError(hint, f"cannot create a container of {reference!r}: {error.explanation}", "") from None
+        container = self._create_for(image, name, network, list(aliases), command, create)
         self._track(container)
         try:
             container.get_wrapped_container().start()
@@ -181,6 +248,66 @@ class Runtime:
         if conditions:
             container.wait(*conditions, timeout=timeout)
         return container
+
+    def run_once(
+        self,
+        image: str | Image | BuildResult,
+        command: str | Sequence[str] | None = None,
+        *,
+        network: Network | None = None,
+        aliases: Iterable[str] = (),
+        env: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+        name: str | None = None,
+        user: str | int | None = None,
+        workdir: str | None = None,
+        volumes: Volumes | None = None,
+        tmpfs: Tmpfs | None = None,
+        read_only: bool = False,
+        cap_drop: Sequence[str] | None = None,
+        cap_add: Sequence[str] | None = None,
+        mem_limit: int | str | None = None,
+        cpus: float | None = None,
+        pids_limit: int | None = None,
+        healthcheck: Mapping[str, Any] | str | None = None,
+        env_file: EnvFiles | None = None,
+        **options: Any,
+    ) -> CompletedRun:
+        """Run ``command`` (default: the image's) in a new container of ``image`` until it exits:
+        its exit code, stdout and stderr.  After ``timeout`` seconds it is killed and a
+        :class:`~pytest_dockerbuild.errors.ContainerError` says so, with its output so far.  The
+        container is named and labelled like every other, and removed when it ends; the run
+        options are :meth:`run`'s."""
+        settings = RunOptions(
+            user=user, workdir=workdir, volumes=volumes, tmpfs=tmpfs, read_only=read_only, cap_drop=cap_drop,
+            cap_add=cap_add, mem_limit=mem_limit, cpus=cpus, pids_limit=pids_limit, healthcheck=healthcheck,
+            env_file=env_file,
+        )  # fmt: skip
+        create = {**settings.create_kwargs(env, local_paths=_is_loopback(self.host)), **options}
+        container = self._create_for(image, name, network, list(aliases), command, create)
+        return complete(container, image_name(image), command, timeout)
+
+    def _create_for(
+        self,
+        image: str | Image | BuildResult,
+        name: str | None,
+        network: Network | None,
+        aliases: list[str],
+        command: str | Sequence[str] | None,
+        create: dict[str, Any],
+    ) -> Container:
+        """A container of ``image`` named from ``name``, its first alias or the image; a missing
+        image or a refused creation is a :class:`ContainerError`."""
+        reference = image_reference(image)
+        hint = name or (aliases[0] if aliases else name_hint(image))
+        if command is not None:
+            create["command"] = command
+        try:
+            return self.create(reference, hint, network=network, aliases=aliases, **create)
+        except docker.errors.ImageNotFound:
+            raise ContainerError(hint, f"image {reference!r} is not in the engine (nothing is pulled)", "") from None
+        except docker.errors.APIError as error:
+            raise ContainerError(hint, f"cannot create a container of {reference!r}: {error.explanation}", "") from None
 
     def _track(self, container: Container) -> None:
         """Remember a created container (and tell the listeners) before it starts, so that it
@@ -199,13 +326,6 @@ def _conditions(wait: Readiness | Sequence[Readiness] | None) -> list[Readiness]
     if hasattr(wait, "probe") or not isinstance(wait, Sequence):
         return [wait]  # type: ignore[list-item]
     return list(wait)
-
-
-def _image_id(image: str | Image | BuildResult) -> str:
-    if isinstance(image, str):
-        return image
-    inner: Any = getattr(image, "image", image)
-    return str(inner.id)
 
 
 def _is_loopback(host: str) -> bool:
