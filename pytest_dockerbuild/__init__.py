@@ -25,11 +25,13 @@ from pytest_dockerbuild.assertions import (  # noqa: E402
     assert_size_under,
 )
 from pytest_dockerbuild.build import Builder, BuildResult, Secret, StageResult, StepResult  # noqa: E402
+from pytest_dockerbuild.compose import Stack, Stacks  # noqa: E402
 from pytest_dockerbuild.dockerfile import Dockerfile, Stage  # noqa: E402
 from pytest_dockerbuild.errors import (  # noqa: E402
     BaseImageMissing,
     BuildFailed,
     BuildOptionError,
+    ComposeError,
     ContainerError,
     ContainerExited,
     ContainerNotReady,
@@ -72,6 +74,7 @@ __all__ = [
     "BuildResult",
     "Builder",
     "CompletedRun",
+    "ComposeError",
     "Container",
     "ContainerError",
     "ContainerExited",
@@ -99,6 +102,8 @@ __all__ = [
     "RunOptionError",
     "Runtime",
     "Secret",
+    "Stack",
+    "Stacks",
     "Stage",
     "StageResult",
     "StepResult",

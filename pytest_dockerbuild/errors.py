@@ -17,6 +17,7 @@ the context needed to act on it (which file, which stage, what to do)::
     ├── BuildFailed                a build step failed (.stage, .step, .instruction,
     │                              .exit_code, .log_tail, .line, .log, .log_file)
     ├── BaseImageMissing           a FROM image is not in the engine and cannot be pulled
+    ├── ComposeError               a Compose file cannot be used, or Compose failed (.files)
     ├── ImageError                 inspecting an image failed (.image)
     │   └── PathNotFound           (.path)
     ├── ContractError              a contract file cannot be used (.path, .problems)
@@ -35,6 +36,7 @@ did not use.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +49,7 @@ __all__ = [
     "BaseImageMissing",
     "BuildFailed",
     "BuildOptionError",
+    "ComposeError",
     "ContainerError",
     "ContainerExited",
     "ContainerNotReady",
@@ -90,10 +93,8 @@ class EngineUnavailable(DockerbuildError):
     """The Docker Engine cannot be reached."""
 
     def __init__(self, endpoint: str, reason: str) -> None:
-        #: where the engine was expected (``DOCKER_HOST`` or the default socket)
-        self.endpoint = endpoint
-        #: what the docker SDK said
-        self.reason = reason
+        self.endpoint = endpoint  #: where the engine was expected (``DOCKER_HOST`` or the default socket)
+        self.reason = reason  #: what the docker SDK said
         super().__init__(
             f"Cannot reach the Docker Engine at {endpoint}: {reason}\n"
             "Start the engine (e.g. `sudo dockerd &` or `systemctl start docker`), or point "
@@ -113,10 +114,8 @@ class BackendUnavailable(DockerbuildError):
     """A builder backend was asked for that does not exist or cannot work here."""
 
     def __init__(self, backend: str, reason: str) -> None:
-        #: the backend asked for
-        self.backend = backend
-        #: why it cannot be used, and what to do
-        self.reason = reason
+        self.backend = backend  #: the backend asked for
+        self.reason = reason  #: why it cannot be used, and what to do
         super().__init__(f"the {backend!r} backend cannot be used: {reason}")
 
 
@@ -141,8 +140,7 @@ class DockerfileError(DockerbuildError):
     """A Dockerfile cannot be used as given."""
 
     def __init__(self, message: str, dockerfile: Path) -> None:
-        #: the Dockerfile in question
-        self.dockerfile = dockerfile
+        self.dockerfile = dockerfile  #: the Dockerfile in question
         super().__init__(message)
 
 
@@ -150,8 +148,7 @@ class DockerfileNotFound(DockerfileError):
     """The Dockerfile does not exist."""
 
     def __init__(self, dockerfile: Path, context: Path) -> None:
-        #: the build context the Dockerfile was looked for in
-        self.context = context
+        self.context = context  #: the build context the Dockerfile was looked for in
         hint = "" if context.is_dir() else f" (and the build context {str(context)!r} is not a directory)"
         super().__init__(
             f"Dockerfile not found: {str(dockerfile)!r}{hint}.\n"
@@ -174,10 +171,8 @@ class DockerfileSyntaxError(DockerfileError):
     """The Dockerfile cannot be parsed (unknown instruction, no FROM, bad arguments)."""
 
     def __init__(self, dockerfile: Path, line: int | None, problem: str) -> None:
-        #: 1-based line number of the offending instruction, if known
-        self.line = line
-        #: what is wrong, without the location
-        self.problem = problem
+        self.line = line  #: 1-based line number of the offending instruction, if known
+        self.problem = problem  #: what is wrong, without the location
         where = f"{dockerfile}:{line}" if line else str(dockerfile)
         super().__init__(f"Dockerfile syntax error at {where}: {problem}", dockerfile)
 
@@ -186,10 +181,8 @@ class UnknownStage(DockerfileError):
     """A build target or stage reference names no stage of the Dockerfile."""
 
     def __init__(self, dockerfile: Path, stage: str, available: Sequence[str]) -> None:
-        #: the stage that was asked for
-        self.stage = stage
-        #: the stages that exist, in file order
-        self.available = list(available)
+        self.stage = stage  #: the stage that was asked for
+        self.available = list(available)  #: the stages that exist, in file order
         super().__init__(
             f"Dockerfile {str(dockerfile)!r} has no stage {stage!r}; "
             f"its stages are: {', '.join(repr(s) for s in self.available) or '(none)'}.",
@@ -217,37 +210,32 @@ class BuildFailed(DockerbuildError):
         backend: str = "classic",
         engine_step: str | None = None,
     ) -> None:
-        #: the Dockerfile that was built
-        self.dockerfile = dockerfile
-        #: the engine's error message
-        self.reason = reason
-        #: name of the failing stage (or its 0-based index as a string for unnamed stages)
-        self.stage = stage
-        #: 1-based step number within the stage (its FROM is step 1)
-        self.step = step
-        #: number of instructions in the failing stage
-        self.steps_in_stage = steps_in_stage
-        #: the failing instruction as written in the Dockerfile
-        self.instruction = instruction
-        #: 1-based Dockerfile line of the failing instruction
-        self.line = line
-        #: exit code of a failing RUN, None for other failures (e.g. COPY)
-        self.exit_code = exit_code
-        #: the last lines of the build log (the whole log is in :attr:`log_file`)
-        self.log = list(log)
+        self.dockerfile = dockerfile  #: the Dockerfile that was built
+        self.reason = reason  #: the engine's error message
+        self.stage = stage  #: name of the failing stage (or its 0-based index as a string for unnamed stages)
+        self.step = step  #: 1-based step number within the stage (its FROM is step 1)
+        self.steps_in_stage = steps_in_stage  #: number of instructions in the failing stage
+        self.instruction = instruction  #: the failing instruction as written in the Dockerfile
+        self.line = line  #: 1-based Dockerfile line of the failing instruction
+        self.exit_code = exit_code  #: exit code of a failing RUN, None for other failures (e.g. COPY)
+        self.log = list(log)  #: the last lines of the build log (the whole log is in :attr:`log_file`)
         #: the file holding the whole build log, if it was written to one
         self.log_file: Path | None = getattr(log, "path", None)
-        #: how many lines the whole build log has
-        self.log_lines: int = getattr(log, "total", len(self.log))
-        #: how many lines of the log the message shows (ini ``dockerbuild_log_lines``)
-        self.tail = tail
-        #: the build target asked for (None = last stage)
-        self.target = target
-        #: "classic" or "buildkit"
-        self.backend = backend
+        self.log_lines: int = getattr(log, "total", len(self.log))  #: how many lines the whole build log has
+        self.tail = tail  #: how many lines of the log the message shows (ini ``dockerbuild_log_lines``)
+        self.target = target  #: the build target asked for (None = last stage)
+        self.backend = backend  #: "classic" or "buildkit"
         #: the step as the backend's own log numbers it (``Step 11/21``, ``[test 3/3]``), if known
         self.engine_step = engine_step
+        self.service: str | None = None  #: the Compose service whose build it is, if any
         super().__init__(self._message(tail))
+
+    def in_service(self, service: str) -> BuildFailed:
+        """A copy that names the Compose service whose build failed."""
+        named = copy.copy(self)
+        named.service = service
+        named.args = (named._message(self.tail),)
+        return named
 
     @property
     def log_tail(self) -> list[str]:
@@ -261,7 +249,8 @@ class BuildFailed(DockerbuildError):
         location = f"{self.dockerfile}:{self.line}" if self.line else str(self.dockerfile)
         if self.engine_step:
             location += f", {self.engine_step} of the {self.backend} log"
-        lines = [f"Docker build failed in {where} ({location}):"]
+        service = f"service {self.service!r}, " if self.service else ""
+        lines = [f"Docker build failed in {service}{where} ({location}):"]
         if self.instruction:
             lines.append(f"    {self.instruction}")
         lines.append(f"exit code: {self.exit_code}" if self.exit_code is not None else f"error: {self.reason}")
@@ -294,12 +283,19 @@ class BaseImageMissing(DockerbuildError):
         )
 
 
+class ComposeError(DockerbuildError):
+    """A Compose file cannot be used (it does not parse, names no such service...), or Compose failed."""
+
+    def __init__(self, message: str, files: Sequence[Path] = ()) -> None:
+        self.files = list(files)  #: the Compose files in question
+        super().__init__(message)
+
+
 class ImageError(DockerbuildError):
     """Inspecting an image failed."""
 
     def __init__(self, image: str, message: str) -> None:
-        #: the image id or reference
-        self.image = image
+        self.image = image  #: the image id or reference
         super().__init__(message)
 
 
@@ -307,8 +303,7 @@ class PathNotFound(ImageError, KeyError):
     """A path does not exist in an image's file tree."""
 
     def __init__(self, image: str, path: str, nearby: Sequence[str] = ()) -> None:
-        #: the path that was asked for
-        self.path = path
+        self.path = path  #: the path that was asked for
         hint = f"; entries in its folder: {', '.join(nearby[:10])}" if nearby else ""
         super().__init__(image, f"{path!r} does not exist in image {image}{hint}")
 
@@ -320,12 +315,9 @@ class ContainerError(DockerbuildError):
     """A container could not be created, started or used."""
 
     def __init__(self, container: str, problem: str, logs: str) -> None:
-        #: the container's name
-        self.container = container
-        #: what went wrong, without the logs
-        self.problem = problem
-        #: the last lines of its output
-        self.logs = logs
+        self.container = container  #: the container's name
+        self.problem = problem  #: what went wrong, without the logs
+        self.logs = logs  #: the last lines of its output
         super().__init__(self._message())
 
     def _message(self) -> str:

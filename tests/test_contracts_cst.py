@@ -12,10 +12,13 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import docker
+import docker.errors
 import pytest
 from helpers import required_tool
 
@@ -71,10 +74,14 @@ def images(dockerbuild: Builder) -> dict[str, Image]:
 
 def run_cst(binary: str, contract: Path, image: Image) -> list[tuple[str, bool]]:
     """(name, passed) per CST result, in CST's order; the name in the plugin's terms."""
-    completed = subprocess.run(
-        [binary, "test", "--image", image.id, "--config", contract.name, "--output", "json", "--no-color"],
-        cwd=contract.parent, capture_output=True, text=True, timeout=600, env={**os.environ, **HOST_VAR},
-    )  # fmt: skip
+    watch = VolumeWatch(image.id)
+    try:
+        completed = subprocess.run(
+            [binary, "test", "--image", image.id, "--config", contract.name, "--output", "json", "--no-color"],
+            cwd=contract.parent, capture_output=True, text=True, timeout=600, env={**os.environ, **HOST_VAR},
+        )  # fmt: skip
+    finally:
+        watch.remove()
     report = json.loads(completed.stdout)
     results = []
     for entry in report["Results"]:
@@ -84,6 +91,57 @@ def run_cst(binary: str, contract: Path, image: Image) -> list[tuple[str, bool]]
                 name = kind + name[len(prefix) :]
         results.append(("metadata" if name == "Metadata Test" else name, bool(entry["Pass"])))
     return results
+
+
+class VolumeWatch:
+    """container-structure-test removes its containers but not their anonymous volumes (an image
+    with VOLUME gets one per container). Watched from the engine's events while it runs: the
+    volumes that containers of one image (and of images committed from them) mounted, removed
+    once those containers are gone."""
+
+    def __init__(self, image_id: str) -> None:
+        self.images = {image_id}  # the image, and those committed from its containers
+        self.client = docker.from_env()
+        self.containers: set[str] = set()
+        self.volumes: dict[str, str] = {}  # volume -> the container that mounted it
+        self._events = self.client.events(decode=True, filters={"type": ["container", "volume"]})
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            for event in self._events:
+                attributes = event.get("Actor", {}).get("Attributes", {})
+                action = (event.get("Type"), event.get("Action"))
+                if action == ("container", "create") and attributes.get("image") in self.images:
+                    self.containers.add(event["Actor"]["ID"])
+                    self._mounts(event["Actor"]["ID"])
+                elif action == ("container", "commit") and attributes.get("image") in self.images:
+                    self.images.add(attributes.get("imageID", ""))  # it runs tests on images it commits
+                elif action == ("volume", "mount"):
+                    self.volumes[event["Actor"]["ID"]] = attributes.get("container", "")
+        except Exception:  # the stream is closed
+            return
+
+    def _mounts(self, container: str) -> None:
+        """The volumes a container has from its creation (it may never start, so never mount them)."""
+        try:
+            mounts = self.client.api.inspect_container(container).get("Mounts") or []
+        except docker.errors.APIError:
+            return  # gone already: its mount events (if it started) tell
+        self.volumes.update({m["Name"]: container for m in mounts if m.get("Type") == "volume" and m.get("Name")})
+
+    def remove(self) -> None:
+        time.sleep(0.5)  # the last events arrive
+        self._events.close()
+        self._thread.join(timeout=5)
+        existing = {container.id for container in self.client.containers.list(all=True)}
+        for volume, container in self.volumes.items():
+            if container in self.containers and container not in existing:
+                try:
+                    self.client.api.remove_volume(volume)
+                except docker.errors.APIError:
+                    pass  # in use, or gone
 
 
 def run_plugin(pytester: pytest.Pytester, contract: str, name: str, image: Image) -> list[tuple[str, bool]]:

@@ -11,6 +11,7 @@ from pytest_dockerbuild import (
     Container,
     HttpReady,
     Network,
+    Stacks,
     assert_no_build_tools,
     assert_path_exists,
     assert_size_under,
@@ -42,17 +43,18 @@ def test_metadata(gallery: BuildResult) -> None:
     assert config.workdir == "/web"
 
 
-@pytest.fixture(scope="module")
-def services(
-    dockerbuild_module_network: Network, iotd: BuildResult, accesslog: BuildResult, gallery: BuildResult
-) -> dict[str, Container]:
-    """The three apps on one user-defined network; only the gallery publishes a port."""
-    net = dockerbuild_module_network
-    started = {
-        "iotd": net.run(iotd, aliases=["iotd"], ports=[80], wait=HttpReady("/health"), timeout=90),
-        "accesslog": net.run(accesslog, aliases=["accesslog"], ports=[80], wait=HttpReady("/health")),
-    }
-    started["gallery"] = net.run(gallery, aliases=["gallery"], ports=[80], wait=HttpReady("/health"))
+@pytest.fixture(scope="module", params=["network", "compose"])
+def services(request: pytest.FixtureRequest) -> dict[str, Container]:
+    """The three apps on one user-defined network, started one by one with the network fixture,
+    or from ``example_projects/compose.yaml`` with the Compose fixture."""
+    ready = {"iotd": HttpReady("/health"), "accesslog": HttpReady("/health")}
+    if request.param == "compose":
+        stack = request.getfixturevalue("dockerbuild_module_compose")("../compose.yaml", waits=ready, timeout=90)
+        return {name: stack[name] for name in ("iotd", "accesslog", "gallery")}
+    net: Network = request.getfixturevalue("dockerbuild_module_network")
+    built = {name: request.getfixturevalue(name) for name in ("iotd", "accesslog", "gallery")}
+    started = {name: net.run(built[name], aliases=[name], ports=[80], wait=ready[name], timeout=90) for name in ready}
+    started["gallery"] = net.run(built["gallery"], aliases=["gallery"], ports=[80], wait=HttpReady("/health"))
     return started
 
 
@@ -75,5 +77,13 @@ def test_a_wrong_alias_is_named_in_the_gallery_error(dockerbuild_network: Networ
     lonely = dockerbuild_network.run(gallery, ports=[80], env={"IMAGE_API_URL": "http://no-such-alias/image"},
                                      wait=HttpReady("/health"))  # fmt: skip
     page = lonely.http.get("/")
+    assert page.status_code == 502
+    assert "http://no-such-alias/image" in page.text
+
+
+def test_a_wrong_alias_is_named_in_the_gallery_error_through_compose(dockerbuild_compose: Stacks) -> None:
+    """The same, with an override file over the stack's Compose file (``-f a.yml -f b.yml``)."""
+    stack = dockerbuild_compose("../compose.yaml", "compose.wrong-alias.yaml")
+    page = stack["gallery"].http.get("/")
     assert page.status_code == 502
     assert "http://no-such-alias/image" in page.text

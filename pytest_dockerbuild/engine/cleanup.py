@@ -121,8 +121,8 @@ class Cleanup:
         return deleted
 
     def _remove_labelled(self, labels: list[str], select: Callable[[dict[str, str]], bool] | None = None) -> list[str]:
-        """Remove the containers, then the networks, with all of ``labels`` (and whose labels
-        ``select`` accepts); returns what was removed."""
+        """Remove the containers, then the networks and volumes, with all of ``labels`` (and whose
+        labels ``select`` accepts); returns what was removed."""
         removed: list[str] = []
         for container in self.engine.client.containers.list(all=True, ignore_removed=True, filters={"label": labels}):
             if (select is None or select(container.labels)) and _quietly(container.remove, force=True, v=True):
@@ -130,6 +130,9 @@ class Cleanup:
         for network in self.engine.client.networks.list(filters={"label": labels}):
             if (select is None or select(network.attrs.get("Labels") or {})) and _quietly(network.remove):
                 removed.append(f"network {network.name}")
+        for volume in self.engine.client.volumes.list(filters={"label": labels}):
+            if (select is None or select(volume.attrs.get("Labels") or {})) and _quietly(volume.remove, force=True):
+                removed.append(f"volume {volume.name}")
         return removed
 
     def prune(self, project: str | None = None, root: Path | None = None) -> PruneReport:

@@ -15,10 +15,13 @@ from pytest_dockerbuild.plugin import reporting
 from pytest_dockerbuild.plugin.contract_items import ContractFile
 from pytest_dockerbuild.plugin.fixtures import (
     dockerbuild,
+    dockerbuild_compose,
     dockerbuild_engine,
+    dockerbuild_module_compose,
     dockerbuild_module_network,
     dockerbuild_network,
     dockerbuild_runtime,
+    dockerbuild_session_compose,
     dockerbuild_session_network,
 )
 from pytest_dockerbuild.plugin.options import add_options
@@ -27,10 +30,13 @@ from pytest_dockerbuild.plugin.session import Session, prune_command
 # pytest finds fixtures on the plugin module: these names are the plugin's fixtures.
 __all__ = [
     "dockerbuild",
+    "dockerbuild_compose",
     "dockerbuild_engine",
+    "dockerbuild_module_compose",
     "dockerbuild_module_network",
     "dockerbuild_network",
     "dockerbuild_runtime",
+    "dockerbuild_session_compose",
     "dockerbuild_session_network",
 ]
 

@@ -8,16 +8,20 @@ from collections.abc import Iterator
 import pytest
 
 from pytest_dockerbuild.build import Builder
+from pytest_dockerbuild.compose import Stacks
 from pytest_dockerbuild.engine.client import Engine
 from pytest_dockerbuild.plugin.session import Session
 from pytest_dockerbuild.runtime import Network, Runtime
 
 __all__ = [
     "dockerbuild",
+    "dockerbuild_compose",
     "dockerbuild_engine",
+    "dockerbuild_module_compose",
     "dockerbuild_module_network",
     "dockerbuild_network",
     "dockerbuild_runtime",
+    "dockerbuild_session_compose",
     "dockerbuild_session_network",
 ]
 
@@ -79,3 +83,38 @@ def dockerbuild_module_network(request: pytest.FixtureRequest, dockerbuild_runti
 def dockerbuild_session_network(request: pytest.FixtureRequest, dockerbuild_runtime: Runtime) -> Iterator[Network]:
     """Like ``dockerbuild_network``, shared by the whole run."""
     yield from _network(request, dockerbuild_runtime)
+
+
+def _compose(request: pytest.FixtureRequest, builder: Builder, runtime: Runtime) -> Iterator[Stacks]:
+    session = Session.of(request.config)
+    stacks = Stacks(runtime, builder, lambda: session.current.path.parent if session.current is not None else None)
+    try:
+        yield stacks
+    finally:
+        stacks.down()
+
+
+@pytest.fixture
+def dockerbuild_compose(
+    request: pytest.FixtureRequest, dockerbuild: Builder, dockerbuild_runtime: Runtime
+) -> Iterator[Stacks]:
+    """Bring up a Compose file's services for one test: ``stack = dockerbuild_compose("compose.yaml")``,
+    then ``stack["web"].http.get("/")``; builds go through ``dockerbuild``, ports to random
+    loopback ports, and everything is taken down at the end of the test."""
+    yield from _compose(request, dockerbuild, dockerbuild_runtime)
+
+
+@pytest.fixture(scope="module")
+def dockerbuild_module_compose(
+    request: pytest.FixtureRequest, dockerbuild: Builder, dockerbuild_runtime: Runtime
+) -> Iterator[Stacks]:
+    """Like ``dockerbuild_compose``, its stacks shared by the tests of a module."""
+    yield from _compose(request, dockerbuild, dockerbuild_runtime)
+
+
+@pytest.fixture(scope="session")
+def dockerbuild_session_compose(
+    request: pytest.FixtureRequest, dockerbuild: Builder, dockerbuild_runtime: Runtime
+) -> Iterator[Stacks]:
+    """Like ``dockerbuild_compose``, its stacks shared by the whole run."""
+    yield from _compose(request, dockerbuild, dockerbuild_runtime)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from pytest_dockerbuild.build import Builder, BuildResult
+from pytest_dockerbuild.compose import Stacks
 from pytest_dockerbuild.engine.naming import LABEL_RUN
 from pytest_dockerbuild.errors import BuildFailed, DockerbuildError, EngineUnavailable
 from pytest_dockerbuild.image import human_size
@@ -63,7 +64,7 @@ def _containers(item: pytest.Item, record: ItemRecord) -> list[Container]:
     """The containers the test started, and those of its arguments (a network's too)."""
     containers = list(record.containers)
     for value in getattr(item, "funcargs", {}).values():
-        candidates = value.containers if isinstance(value, Network) else [value]
+        candidates = value.containers if isinstance(value, (Network, Stacks)) else [value]
         containers += [c for c in candidates if isinstance(c, Container) and c not in containers]
     return containers
 

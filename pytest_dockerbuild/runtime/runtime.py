@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from pytest_dockerbuild.image import Image
     from pytest_dockerbuild.runtime.readiness import Readiness
 
-__all__ = ["Network", "Runtime"]
+__all__ = ["Network", "Runtime", "conditions"]
 
 
 class Network:
@@ -238,15 +238,15 @@ class Runtime:
             **options,
         }
         container = self._create_for(image, name, network, list(aliases), command, create)
-        self._track(container)
+        self.track(container)
         try:
             container.get_wrapped_container().start()
         except docker.errors.APIError as error:
             raise ContainerError(container.name, f"cannot start: {error.explanation}", container.logs()) from None
         container.reload()
-        conditions = _conditions(wait)
-        if conditions:
-            container.wait(*conditions, timeout=timeout)
+        pending = conditions(wait)
+        if pending:
+            container.wait(*pending, timeout=timeout)
         return container
 
     def run_once(
@@ -309,7 +309,7 @@ class Runtime:
         except docker.errors.APIError as error:
             raise ContainerError(hint, f"cannot create a container of {reference!r}: {error.explanation}", "") from None
 
-    def _track(self, container: Container) -> None:
+    def track(self, container: Container) -> None:
         """Remember a created container (and tell the listeners) before it starts, so that it
         is removed and its logs shown even if it does not start."""
         self.containers.append(container)
@@ -319,7 +319,7 @@ class Runtime:
             listener(container)
 
 
-def _conditions(wait: Readiness | Sequence[Readiness] | None) -> list[Readiness]:
+def conditions(wait: Readiness | Sequence[Readiness] | None) -> list[Readiness]:
     """The readiness conditions of a ``wait`` argument: none, one, or a list."""
     if wait is None:
         return []
