@@ -206,3 +206,43 @@ def projects_serving(marker: str) -> set[str]:
     client = docker.from_env()
     return {c.labels.get(PROJECT_LABEL, "") for c in client.containers.list(all=True)
             if marker in " ".join(c.attrs["Config"].get("Cmd") or [])}  # fmt: skip
+
+
+def test_a_contract_checks_the_image_of_a_compose_service(inner: pytest.Pytester) -> None:
+    write(inner.path, {
+        "compose.yaml": """
+            services:
+              web:
+                build: ./web
+                profiles: [full]
+              sidecar:
+                image: diamol/base
+        """,
+        "web/Dockerfile": f"FROM diamol/base\nRUN mkdir /www && echo hi > /www/index.html\n{SERVE}\n",
+        "web.cst.yaml": """
+            schemaVersion: 2.0.0
+            fileExistenceTests:
+              - {name: page, path: /www/index.html, shouldExist: true}
+            ---
+            x-dockerbuild: {compose: {service: web}}
+        """,
+        "sidecar.cst.yaml": """
+            schemaVersion: 2.0.0
+            fileExistenceTests:
+              - {name: busybox, path: /bin/busybox, shouldExist: true}
+            ---
+            x-dockerbuild: {compose: {file: compose.yaml, service: sidecar}}
+        """,
+        "missing.cst.yaml": """
+            schemaVersion: 2.0.0
+            fileExistenceTests:
+              - {name: any, path: /, shouldExist: true}
+            ---
+            x-dockerbuild: {compose: {service: nope}}
+        """,
+    })  # fmt: skip
+    result = inner.runpytest_subprocess("-rA")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*no service 'nope' in compose.yaml; its services: sidecar, web*",
+                                 "PASSED sidecar.cst.yaml::file-existence:busybox",
+                                 "PASSED web.cst.yaml::file-existence:page"])  # fmt: skip

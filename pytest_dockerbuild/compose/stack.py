@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_dockerbuild.build.inputs import resolve_path
 from pytest_dockerbuild.compose.cli import ComposeCli, service_line
 from pytest_dockerbuild.compose.project import build_arguments, rewrite
+from pytest_dockerbuild.dockerfile import normalize_image
 from pytest_dockerbuild.errors import BuildFailed, ComposeError, ContainerExited, ContainerNotReady, shown_path
 from pytest_dockerbuild.runtime import CompletedRun, Container
 from pytest_dockerbuild.runtime.runtime import conditions
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from pytest_dockerbuild.build import Builder
     from pytest_dockerbuild.runtime import Readiness, Runtime
 
-__all__ = ["PROJECT_LABEL", "Stack", "Stacks"]
+__all__ = ["PROJECT_LABEL", "Stack", "Stacks", "service_image"]
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -222,3 +223,24 @@ class Stacks:
             if (folder / name).is_file():
                 return folder / name
         raise ComposeError(f"no Compose file in {folder} ({', '.join(self.DEFAULT_FILES)}): name the files to use")
+
+
+def service_image(builder: Builder, files: Sequence[Path], service: str) -> str:
+    """The image of a Compose service (whatever its profiles), without starting anything: built
+    by ``builder`` where the service has ``build:``, else its ``image:`` through the map."""
+    cli = ComposeCli("pytest-dockerbuild-config", list(files), Path(files[0]).parent, profiles=["*"])
+    cli.check_files()
+    services = cli.config().get("services") or {}
+    if service not in services:
+        where = ", ".join(shown_path(path) for path in files)
+        raise ComposeError(f"no service {service!r} in {where}; its services: {', '.join(services) or 'none'}", files)
+    spec = services[service]
+    if spec.get("build"):
+        arguments = build_arguments(service, spec["build"], {})
+        try:
+            return builder.build(arguments.pop("context"), arguments.pop("dockerfile"), **arguments).image.id
+        except BuildFailed as failure:
+            raise failure.in_service(service) from None
+    if not spec.get("image"):
+        raise ComposeError(f"service {service!r} has neither build: nor image:", files)
+    return str(builder.image_map.get(normalize_image(spec["image"]), spec["image"]))

@@ -17,6 +17,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "BuildSpec",
     "CommandTest",
+    "ComposeService",
     "Contract",
     "EnvVar",
     "Extension",
@@ -127,12 +128,21 @@ class BuildSpec:
 
 
 @dataclass(frozen=True)
+class ComposeService:
+    """A service of a Compose file whose image a contract checks (built if it has ``build:``)."""
+
+    file: Path
+    service: str
+
+
+@dataclass(frozen=True)
 class Extension:
     """The ``x-dockerbuild`` document: which image, and its budgets."""
 
     name: str
     image: str | None = None
     build: BuildSpec | None = None
+    compose: ComposeService | None = None
     max_size: int | None = None
     max_layers: int | None = None
     efficiency: EfficiencyRules | None = None

@@ -21,6 +21,7 @@ from pytest_dockerbuild.contracts.model import (
     DEFAULT_TIMEOUT,
     BuildSpec,
     CommandTest,
+    ComposeService,
     Contract,
     EnvVar,
     Extension,
@@ -95,6 +96,7 @@ _EXTENSION = Struct(
         "name": STR,
         "image": STR,
         "build": Struct("x-dockerbuild.build", {"context": STR, "dockerfile": STR, "target": STR, "args": MAP}),
+        "compose": Struct("x-dockerbuild.compose", {"file": STR, "service": STR}),
         "maxSize": STR,
         "maxLayers": INT,
         "efficiency": Struct(
@@ -252,10 +254,11 @@ def _run_options(raw: dict[str, Any]) -> RunOptions:
 def _extension(path: Path, raw: dict[str, Any], problems: list[str]) -> Extension:
     where = "x-dockerbuild"
     name = raw.get("name") or default_name(path)
-    image, build_raw = raw.get("image") or None, raw.get("build")
-    if image and build_raw is not None:
-        problems.append(f"{where}: give `image` or `build`, not both")
+    image, build_raw, compose_raw = raw.get("image") or None, raw.get("build"), raw.get("compose")
+    if sum(1 for given in (image, build_raw, compose_raw) if given is not None) > 1:
+        problems.append(f"{where}: give one of `image`, `build` and `compose`")
     build = None if build_raw is None else _build_spec(path, build_raw, problems)
+    compose = None if compose_raw is None else _compose_service(path, compose_raw, problems)
     max_size = max_layers = None
     rules = None
     timeout = DEFAULT_TIMEOUT
@@ -276,7 +279,17 @@ def _extension(path: Path, raw: dict[str, Any], problems: list[str]) -> Extensio
             timeout = float(raw["timeout"])
         except ValueError:
             problems.append(f"{where}.timeout: {raw['timeout']!r} is not a number of seconds")
-    return Extension(name, image, build, max_size, max_layers, rules, timeout)
+    return Extension(name, image, build, compose, max_size, max_layers, rules, timeout)
+
+
+def _compose_service(path: Path, raw: dict[str, Any], problems: list[str]) -> ComposeService:
+    """``x-dockerbuild.compose``; its file is relative to the contract file (``compose.yaml``)."""
+    file = (path.parent / (raw.get("file") or "compose.yaml")).resolve()
+    if not file.is_file():
+        problems.append(f"x-dockerbuild.compose.file: {str(file)!r} is not a file")
+    if not raw.get("service"):
+        problems.append("x-dockerbuild.compose.service: name the service whose image the contract checks")
+    return ComposeService(file, str(raw.get("service") or ""))
 
 
 def _build_spec(path: Path, raw: dict[str, Any], problems: list[str]) -> BuildSpec:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
+from pytest_dockerbuild.compose.stack import service_image
 from pytest_dockerbuild.contracts import (
     CommandRunner,
     CommandTest,
@@ -140,7 +141,7 @@ class ContractFile(pytest.File):
 
     # the image
     def image(self) -> Image:
-        """The contract's image: --dockerbuild-image, x-dockerbuild image, or its build."""
+        """The contract's image: --dockerbuild-image, x-dockerbuild image, its build, or a Compose service's."""
         if self._image is not None:
             return self._image
         session = Session.of(self.config)
@@ -157,6 +158,9 @@ class ContractFile(pytest.File):
                 spec.context, spec.dockerfile, target=spec.target, build_args=spec.args or None
             )
             self._image = result.image
+        elif extension.compose is not None:
+            built = service_image(session.builder(), [extension.compose.file], extension.compose.service)
+            self._image = engine.image(built)
         else:
             raise ContractError(
                 self.path,
