@@ -246,3 +246,31 @@ def test_a_contract_checks_the_image_of_a_compose_service(inner: pytest.Pytester
     result.stdout.fnmatch_lines(["*no service 'nope' in compose.yaml; its services: sidecar, web*",
                                  "PASSED sidecar.cst.yaml::file-existence:busybox",
                                  "PASSED web.cst.yaml::file-existence:page"])  # fmt: skip
+
+
+def test_ctrl_c_takes_the_stack_down(inner: pytest.Pytester) -> None:
+    marker = uuid.uuid4().hex[:8]
+    write(inner.path, {"compose.yaml": f"""
+        services:
+          app:
+            image: diamol/base
+            command: ["sh", "-c", "echo {marker}; sleep 600"]
+            volumes: ["state:/state"]
+        volumes:
+          state: {{}}
+    """})  # fmt: skip
+    inner.makepyfile(
+        """
+        import os, signal
+        from pathlib import Path
+
+        def test_interrupted(dockerbuild_session_compose):
+            stack = dockerbuild_session_compose()
+            Path("project").write_text(stack.project)
+            os.kill(os.getpid(), signal.SIGINT)
+        """
+    )
+    result = inner.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    project = (inner.path / "project").read_text()
+    assert project and left_over(project) == []
