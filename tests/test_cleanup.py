@@ -367,14 +367,16 @@ def test_a_base_with_onbuild_triggers_builds_on_both_backends(inner: pytest.Pyte
     """The classic backend's LABEL comes after the FROM, so the base's triggers run in the user's
     stage, with its context, as docker runs them."""
     client = docker.from_env()
-    tag = f"mine/onbuild:{uuid.uuid4().hex[:12]}"
-    client.images.build(fileobj=io.BytesIO(f"FROM {BASE}\nONBUILD COPY app.txt /app.txt\n".encode()), tag=tag, rm=True)
+    marker = uuid.uuid4().hex[:12]
+    tag = f"mine/onbuild:{marker}"
+    base = f"FROM {BASE}\nONBUILD COPY app.txt /app-{marker}.txt\n"
+    client.images.build(fileobj=io.BytesIO(base.encode()), tag=tag, rm=True)
     try:
         inner.mkdir("app")
-        (inner.path / "app" / "Dockerfile").write_text(f"FROM {tag}\nRUN cat /app.txt\n")
+        (inner.path / "app" / "Dockerfile").write_text(f"FROM {tag}\nRUN cat /app-{marker}.txt\n")
         (inner.path / "app" / "app.txt").write_text("from the context\n")
         inner.makepyfile(
-            'def test_it(dockerbuild):\n    assert dockerbuild.build("app").image.read_text("/app.txt") == '
+            f'def test_it(dockerbuild):\n    assert dockerbuild.build("app").image.read_text("/app-{marker}.txt") == '
             '"from the context\\n"\n'
         )
         for backend in ("classic", "buildkit"):
@@ -382,6 +384,9 @@ def test_a_base_with_onbuild_triggers_builds_on_both_backends(inner: pytest.Pyte
         assert inner.runpytest_subprocess("--dockerbuild-prune=app").ret == 0
     finally:
         client.images.remove(tag)
+    # the image the triggers committed (classic) went with the project: none dangles
+    dangling = [i["Id"] for i in client.api.images(all=True, filters={"dangling": True})]
+    assert [i for i in dangling if any(marker in (h.get("CreatedBy") or "") for h in client.api.history(i))] == []
 
 
 def test_an_image_another_users_run_uses_survives_this_runs_retention(

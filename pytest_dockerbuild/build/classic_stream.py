@@ -38,11 +38,13 @@ class ParsedStep:
     finished: float | None = None
     image: str | None = None  #: the (short) id of the image after the step
     total: int = 0  #: M of ``Step k/M``
+    triggered: bool = False  #: a FROM whose base's ONBUILD triggers ran (they commit an image)
 
     @property
     def committed(self) -> bool:
         """True if the step made a new image (not a FROM, not from the cache)."""
-        return self.image is not None and not self.cached and self.text.split(" ", 1)[0].upper() != "FROM"
+        is_from = self.text.split(" ", 1)[0].upper() == "FROM"
+        return self.image is not None and not self.cached and (not is_from or self.triggered)
 
 
 @dataclass
@@ -101,6 +103,8 @@ class ClassicStream:
             self.steps.append(
                 ParsedStep(int(step.group(1)), self._stage, self._step_in_stage, text, now, total=int(step.group(2)))
             )
+        elif line.startswith("# Executing ") and "build trigger" in line and self.steps:
+            self.steps[-1].triggered = True
         elif line.strip() == "---> Using cache" and self.steps:
             self.steps[-1].cached = True
         elif running := _RUNNING.match(line):
