@@ -12,12 +12,14 @@ import docker
 import pytest
 
 from pytest_dockerbuild import (
+    Builder,
     BuildFailed,
     ComposeError,
     ContainerExited,
     ContainerNotReady,
     HttpReady,
     LogReady,
+    Runtime,
     Stacks,
 )
 from pytest_dockerbuild.compose.stack import PROJECT_LABEL
@@ -93,6 +95,17 @@ def test_a_stack_builds_starts_and_answers_on_a_random_loopback_port(dockerbuild
     project = stack.project
     dockerbuild_compose.down()
     assert left_over(project) == []
+
+
+def test_services_build_on_both_backends(builder: Builder, dockerbuild_runtime: Runtime, web: Path) -> None:
+    stacks = Stacks(dockerbuild_runtime, builder, lambda: None)
+    try:
+        stack = stacks(web, waits={"web": HttpReady("/")})
+        assert stack.builds["web"].backend == builder.default_backend
+        assert stack["web"].http.get("/").text == "hello\n"
+    finally:
+        stacks.down()
+    assert left_over(stack.project) == []
 
 
 def test_profiles_env_files_and_override_files(dockerbuild_compose: Stacks, web: Path) -> None:
