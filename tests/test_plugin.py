@@ -216,11 +216,11 @@ def test_prune_removes_the_projects_images_only(
 
     result = inner.runpytest_subprocess(f"--dockerbuild-prune={project}")
     assert result.ret == 0
-    result.stdout.fnmatch_lines([f"dockerbuild: removed {removed} images, 0 containers and 0 networks*"])
+    result.stdout.fnmatch_lines([f"dockerbuild: removed {removed} images, 0 containers, 0 networks and 0 volumes*"])
     assert tagged(project) == []
     assert {image.id for image in tagged(other)} == kept
     by_id = inner.runpytest_subprocess(f"--dockerbuild-prune={ids[other]}")  # the id the summary shows
-    by_id.stdout.fnmatch_lines(["dockerbuild: removed * images, 0 containers and 0 networks*"])
+    by_id.stdout.fnmatch_lines(["dockerbuild: removed * images, 0 containers, 0 networks and 0 volumes*"])
     assert tagged(other) == []
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "BuildOutput",
     "dockerignore",
     "failure_at",
+    "original_line",
     "read_patterns",
     "remote_sources",
     "resolve_base",
@@ -120,6 +121,12 @@ def remote_sources(dockerfile: Dockerfile) -> list[str]:
                 found += [f"line {instruction.line}: ADD {source}" for source in instruction.arguments[:-1]
                           if "$" in source or re.match(r"^(https?://|git@|git://|ssh://)", source)]  # fmt: skip
     return found
+
+
+def original_line(dockerfile: Dockerfile, sent: int) -> int:
+    """The line of the user's Dockerfile of line ``sent`` of the text a backend sent, which has
+    one line more after each FROM (see ``Dockerfile.substituted(after_from=...)``)."""
+    return sent - sum(1 for stage in dockerfile.stages if stage.instructions[0].end_line + stage.index < sent)
 
 
 def resolve_base(request: BuildRequest, base: str, external: bool) -> str:

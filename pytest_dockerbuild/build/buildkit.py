@@ -29,6 +29,7 @@ from pytest_dockerbuild.build.backend import (
     BuildOutput,
     dockerignore,
     failure_at,
+    original_line,
     read_patterns,
     remote_sources,
     resolve_base,
@@ -53,6 +54,7 @@ _EXIT = re.compile(r"exit code: (\d+)")
 _METADATA = re.compile(r"^\[internal\] load metadata for (?P<ref>\S+)$")
 MIN_BUILDX = (0, 12)  # --progress=rawjson
 _PR_SET_PDEATHSIG = 1
+CACHE_ARG = "PYTEST_DOCKERBUILD_OPTIONS"  #: the ARG after each FROM that carries the cache salt
 _ENVIRONMENT = ("BUILDX_", "BUILDKIT_", "DOCKER_", "SOURCE_DATE_EPOCH")
 
 
@@ -123,7 +125,9 @@ class BuildkitBackend:
         """The buildx command line; the substituted Dockerfile (and its own ignore file) go in ``folder``."""
         request = job.request
         dockerfile = folder / "Dockerfile"
-        dockerfile.write_text(job.dockerfile.substituted(request.image_map), encoding="utf-8")
+        salt = request.options.cache_salt()
+        after_from = f"ARG {CACHE_ARG}={salt}" if salt else None
+        dockerfile.write_text(job.dockerfile.substituted(request.image_map, after_from=after_from), encoding="utf-8")
         ignore = self.ignore_file(request.context, request.dockerfile)
         if ignore is not None and ignore.name != ".dockerignore":  # beside the Dockerfile it builds
             shutil.copy(ignore, folder / "Dockerfile.dockerignore")
@@ -238,7 +242,9 @@ def _failure(job: BuildJob, stream: BuildkitStream, code: int) -> Exception:
             )  # fmt: skip
     parse = re.search(r"dockerfile parse error (?:on )?line (\d+): (.*)", reason)
     if parse:
-        return DockerfileSyntaxError(request.dockerfile, int(parse.group(1)), parse.group(2))
+        sent = int(parse.group(1))
+        line = original_line(parsed, sent) if request.options.cache_salt() else sent
+        return DockerfileSyntaxError(request.dockerfile, line, parse.group(2))
     if "target stage" in reason and request.target:
         return UnknownStage(request.dockerfile, request.target, parsed.stage_refs)
     return failure_at(job, reason, log=stream.log)

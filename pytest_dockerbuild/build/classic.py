@@ -24,6 +24,7 @@ from pytest_dockerbuild.build.backend import (
     BuildOutput,
     dockerignore,
     failure_at,
+    original_line,
     read_patterns,
     remote_sources,
     resolve_base,
@@ -32,7 +33,7 @@ from pytest_dockerbuild.build.classic_stream import ClassicStream
 from pytest_dockerbuild.build.model import BuildRequest, StageResult, StepResult
 from pytest_dockerbuild.dockerfile import Dockerfile
 from pytest_dockerbuild.engine.imagestore import remove_leftovers
-from pytest_dockerbuild.engine.naming import LABEL_MANAGED, stage_tag
+from pytest_dockerbuild.engine.naming import LABEL_MANAGED, LABEL_OPTIONS, stage_tag
 from pytest_dockerbuild.errors import (
     BaseImageMissing,
     BuildFailed,
@@ -98,8 +99,10 @@ def _run(job: BuildJob, stream: ClassicStream) -> None:
     """Send the context and read the stream, writing what the build commits (and the images it
     takes from the cache, which a failed build of another run must not remove) to the journal."""
     request = job.request
+    salt = request.options.cache_salt()
+    stage_label = f"LABEL {LABEL_MANAGED}=true" + (f" {LABEL_OPTIONS}={salt}" if salt else "")
     text = job.dockerfile.substituted(request.image_map, labels=request.image_labels, target=request.target,
-                                      stage_label=f"{LABEL_MANAGED}=true")  # fmt: skip
+                                      after_from=stage_label)  # fmt: skip
     exclude = read_patterns(dockerignore(request.context))
     context = tar(str(request.context), exclude=exclude, dockerfile=(DOCKERFILE_NAME, text))
     journal = job.engine.journal
@@ -239,8 +242,7 @@ def _request_error(job: BuildJob, error: docker.errors.APIError) -> Exception:
     parse = _PARSE_ERROR.search(message)
     if "parse error" in message and parse:
         sent = int(parse.group(1))  # a line of the text sent, which has a LABEL line after each FROM
-        added = sum(1 for stage in job.dockerfile.stages if stage.instructions[0].end_line + stage.index < sent)
-        return DockerfileSyntaxError(request.dockerfile, sent - added, parse.group(2))
+        return DockerfileSyntaxError(request.dockerfile, original_line(job.dockerfile, sent), parse.group(2))
     if "target" in message and request.target:
         return UnknownStage(request.dockerfile, request.target, job.dockerfile.stage_refs)
     return BuildFailed(dockerfile=request.dockerfile, reason=message, target=request.target, backend="classic")

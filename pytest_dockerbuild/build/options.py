@@ -94,6 +94,15 @@ class BuildOptions:
                     for name, value in self.build_contexts.items() if _REMOTE.match(value)]  # fmt: skip
         return reasons + (["pull=True asks the registry for newer base images"] if self.pull else [])
 
+    def cache_salt(self) -> str | None:
+        """A digest of the options the engine's layer cache does not see (secrets' values, ssh, the
+        network, hosts and ``/dev/shm`` of ``RUN`` steps), or None when none is set.  The backends
+        put it into every stage (a ``LABEL`` or an ``ARG`` after each FROM), so that a step never
+        comes from the cache of a build with other such options, nor a plain build from theirs."""
+        salted = {name: value for name, value in self.key().items()
+                  if name in ("secrets", "ssh", "network", "extra_hosts", "shm_size") and value}  # fmt: skip
+        return hashlib.sha256(repr(sorted(salted.items())).encode()).hexdigest()[:16] if salted else None
+
     def redactions(self) -> list[str]:
         """The secrets' values as text, for the log to hide (none shorter than 4 characters)."""
         values = (value.decode(errors="replace").strip() for value in self.secrets.values())

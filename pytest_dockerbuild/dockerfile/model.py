@@ -344,7 +344,7 @@ class Dockerfile:
     # -- rewriting -----------------------------------------------------------
     def substituted(
         self, image_map: Mapping[str, str], labels: Mapping[str, str] | None = None, target: str | None = None,
-        stage_label: str | None = None,
+        after_from: str | None = None,
     ) -> str:  # fmt: skip
         """The Dockerfile text with FROM images replaced per ``image_map`` (normalized keys).
 
@@ -352,7 +352,7 @@ class Dockerfile:
         one ``LABEL`` line is appended after the last instruction of the ``target``
         stage (default: the last), so that the built image carries them at the cost
         of one step (the classic builder's ``labels=`` costs a step per label).  With
-        ``stage_label`` (``key=value``), a ``LABEL`` line follows each FROM (one line more
+        ``after_from`` (an instruction: ``LABEL k=v``, ``ARG K=v``), it follows each FROM (one line more
         per stage above a line of the text).
         """
         lines = re.findall(r"[^\n]*\n|[^\n]+\Z", self.text)  # as the parser counts: not at \r, \f, \u2028 ...
@@ -384,8 +384,8 @@ class Dockerfile:
                             rf"(--from=|from=){re.escape(image)}(?=[\s,]|$)", rf"\g<1>{replacement}", lines[number]
                         )
         added: list[tuple[int, int, str]] = []  # (line index to insert at, order there, text)
-        if stage_label:
-            added += [(stage.instructions[0].end_line, 0, f"LABEL {stage_label}\n") for stage in self.stages]
+        if after_from:
+            added += [(stage.instructions[0].end_line, 0, f"{after_from}\n") for stage in self.stages]
         if labels:
             label = "LABEL " + " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(labels.items())) + "\n"
             last = self.stage(target if target is not None else len(self.stages) - 1).instructions[-1]

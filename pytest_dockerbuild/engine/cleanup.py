@@ -28,6 +28,7 @@ from pytest_dockerbuild.engine.imagestore import (
 from pytest_dockerbuild.engine.ledger import cache_home
 from pytest_dockerbuild.engine.naming import LABEL_MANAGED, LABEL_OWNER, LABEL_RUN
 from pytest_dockerbuild.engine.process import ProcessId
+from pytest_dockerbuild.image.index import forget_except
 
 if TYPE_CHECKING:
     from pytest_dockerbuild.engine.client import Engine
@@ -42,10 +43,12 @@ class PruneReport:
     images: int = 0
     containers: int = 0
     networks: int = 0
+    volumes: int = 0
     live_runs: list[str] = field(default_factory=list)  #: ``host:pid`` of runs still in progress
 
     def __str__(self) -> str:
-        text = f"removed {self.images} images, {self.containers} containers and {self.networks} networks"
+        text = f"removed {self.images} images, {self.containers} containers, {self.networks} networks"
+        text += f" and {self.volumes} volumes"
         if self.live_runs:
             text += f"; kept those of runs in progress ({', '.join(self.live_runs)})"
         return text
@@ -159,6 +162,7 @@ class Cleanup:
         report.images += len(tagged - set(ImageIndex.read(self.engine.client).images))
         self.engine.ledger.forget_projects(names)
         shutil.rmtree(cache_home() / "failures", ignore_errors=True)  # failure records of older versions
+        forget_except(cache_home() / "index", set(ImageIndex.read(self.engine.client).images))
         return report
 
     def _live_owners(self) -> set[str]:

@@ -26,7 +26,7 @@ import docker.utils
 import requests.exceptions
 
 from pytest_dockerbuild.engine.imagestore import ImageIndex
-from pytest_dockerbuild.engine.ledger import Journal, Ledger
+from pytest_dockerbuild.engine.ledger import Journal, Ledger, cache_home
 from pytest_dockerbuild.engine.naming import LABEL_LEASE, LABEL_MANAGED, LABEL_OWNER, LABEL_RUN, slug
 from pytest_dockerbuild.engine.process import current
 from pytest_dockerbuild.errors import EngineUnavailable
@@ -137,7 +137,7 @@ class Engine:
 
     def image(self, reference: str) -> Image:
         """An :class:`Image` for a reference or id; one object (and one export) per image id."""
-        image = Image(self.client, reference, self._cache_dir)
+        image = Image(self.client, reference, self._cache_dir, cache_home() / "index")
         return self._images.setdefault(image.id, image)
 
     # -- information -------------------------------------------------------------

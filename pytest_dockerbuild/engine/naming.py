@@ -37,6 +37,7 @@ LABEL_RUN = "pytest-dockerbuild.run"  #: the run id, on containers and networks
 #: and networks
 LABEL_OWNER = "pytest-dockerbuild.owner"
 LABEL_LEASE = "pytest-dockerbuild.lease"  #: the image a lease container keeps (see Engine.use)
+LABEL_OPTIONS = "pytest-dockerbuild.options"  #: the classic builder's cache salt (see BuildOptions.cache_salt)
 LABEL_PROJECT = "pytest-dockerbuild.project"  #: the project id (see :func:`project_id`), on built images
 IMAGE_REPOSITORY = "pytest-dockerbuild"  #: built images are tagged pytest-dockerbuild/<project>:<stage>-...
 

@@ -24,6 +24,7 @@ import docker.errors
 
 from pytest_dockerbuild.errors import ImageError
 from pytest_dockerbuild.image.files import FileEntry, FileTree, LayerContents, read_saved_image
+from pytest_dockerbuild.image.index import load_index, store_index
 from pytest_dockerbuild.image.sizes import human_size
 
 if TYPE_CHECKING:
@@ -130,10 +131,14 @@ class Image:
     Get one from a build result (``result.image``) or ``dockerbuild.image(ref)``.
     """
 
-    def __init__(self, client: docker.DockerClient, reference: str, cache_dir: Path) -> None:
+    def __init__(
+        self, client: docker.DockerClient, reference: str, cache_dir: Path, index_dir: Path | None = None
+    ) -> None:
         self._client = client
         self.reference = reference
-        self._cache_dir = cache_dir
+        self._cache_dir = cache_dir  #: where this run exports images
+        self._index_dir = index_dir  #: where file indexes are kept across runs (None: not kept)
+        self._offsets = False  #: True once the tree is read from this run's export (file contents readable)
         self._lock = threading.Lock()
         try:
             self._attrs: dict[str, Any] = client.api.inspect_image(reference)
@@ -192,7 +197,7 @@ class Image:
     # -- files ------------------------------------------------------------------
     @property
     def files(self) -> FileTree:
-        """The image's file tree (one ``docker save`` per image, cached)."""
+        """The image's file tree (one ``docker save`` per image, its index kept across runs)."""
         with self._lock:
             if "_tree" not in self.__dict__:
                 self.__dict__["_tree"] = self._load_tree()
@@ -209,6 +214,10 @@ class Image:
     def read_bytes(self, path: str) -> bytes:
         """Contents of the regular file at ``path`` (symlinks and hard links followed)."""
         entry = self.files.resolve(path)
+        if not self._offsets:  # the tree came from an earlier run's index: export, and read it from there
+            with self._lock:
+                self.__dict__["_tree"] = self._read_archive()
+            entry = self.files.resolve(path)
         if not entry.is_file:
             raise ImageError(self.reference, f"{path!r} in image {self.short_id} is a {entry.type}, not a file")
         if entry.size == 0:
@@ -271,10 +280,22 @@ class Image:
         return self.__dict__["_layers"]  # type: ignore[no-any-return]
 
     def _load_tree(self) -> FileTree:
+        if not self._archive.exists() and self._index_dir is not None:
+            kept = load_index(self._index_dir, self.id, self.short_id)
+            if kept is not None:
+                self.__dict__["_layers"] = kept[1]
+                return kept[0]
+        return self._read_archive()
+
+    def _read_archive(self) -> FileTree:
+        """The tree from this run's export of the image (made if needed), kept in the index."""
         if not self._archive.exists():
             self._save()
         tree, layers = read_saved_image(self._archive, self.reference, self.short_id)
         self.__dict__["_layers"] = layers
+        self._offsets = True
+        if self._index_dir is not None:
+            store_index(self._index_dir, self.id, tree, layers)
         return tree
 
     def __repr__(self) -> str:
