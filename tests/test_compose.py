@@ -4,7 +4,9 @@ clear errors with the file and line, and nothing left behind (after a failure, o
 
 from __future__ import annotations
 
+import hashlib
 import textwrap
+import time
 import uuid
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from pytest_dockerbuild import (
     Runtime,
     Stacks,
 )
-from pytest_dockerbuild.compose.stack import PROJECT_LABEL
+from pytest_dockerbuild.compose.stack import PROJECT_LABEL, service_image
 
 SERVE = 'CMD ["httpd", "-f", "-p", "80", "-h", "/www"]'
 
@@ -155,9 +157,40 @@ def test_a_service_that_never_becomes_healthy_is_named(dockerbuild_compose: Stac
             command: ["sleep", "600"]
             healthcheck: {test: ["CMD", "sh", "-c", "echo no database; exit 1"], interval: 1s, retries: 2}
     """})  # fmt: skip
+    slow = write(tmp_path, {"slow.yaml": """
+        services:
+          slow:
+            image: diamol/base
+            command: ["sleep", "600"]
+            healthcheck: {test: ["CMD", "sh", "-c", "echo still starting; exit 1"], interval: 1s, retries: 1000}
+    """})  # fmt: skip
     with pytest.raises(ContainerNotReady, match=r"container sick \(\S*compose.yaml:2\): not ready: waited for its "
                        r"healthcheck; last probe: unhealthy: no database"):  # fmt: skip
         dockerbuild_compose(compose, timeout=30)
+    started = time.monotonic()
+    with pytest.raises(ContainerNotReady, match=r"container slow \(\S*slow.yaml:2\): not ready: waited for its "
+                       r"healthcheck; last probe: starting: still starting"):  # fmt: skip
+        dockerbuild_compose(slow, timeout=5)
+    assert time.monotonic() - started < 30, "the stack's timeout bounds the wait"
+
+
+def test_an_image_built_by_name_and_a_fixed_container_name_work_as_in_compose(
+    dockerbuild_compose: Stacks, tmp_path: Path
+) -> None:
+    name = f"mydb-{uuid.uuid4().hex[:8]}"
+    compose = write(tmp_path, {
+        "compose.yaml": f"""
+            services:
+              web: {{build: ./web, image: "myorg/web:dev"}}
+              worker: {{image: "myorg/web:dev", command: ["sleep", "600"]}}
+              db: {{image: diamol/base, container_name: {name}, command: ["sleep", "600"]}}
+        """,
+        "web/Dockerfile": "FROM diamol/base\nRUN echo built > /built\nCMD [\"sleep\", \"600\"]\n",
+    })  # fmt: skip
+    stack = dockerbuild_compose(compose)
+    assert stack["worker"].attrs["Image"] == stack["web"].attrs["Image"] == stack.builds["web"].image.id
+    assert stack["worker"].exec(["sh", "-c", f"ping -c 1 -W 2 {name} >/dev/null && cat /built"]) == (0, "built\n")
+    assert stack["db"].name != name  # no fixed name: parallel runs of the file do not collide
 
 
 def test_bad_files_and_unknown_services_are_named_with_the_file_and_line(
@@ -287,3 +320,18 @@ def test_ctrl_c_takes_the_stack_down(inner: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.INTERRUPTED
     project = (inner.path / "project").read_text()
     assert project and left_over(project) == []
+
+
+def test_a_contract_service_with_build_secrets_builds(builders: dict[str, Builder], tmp_path: Path) -> None:
+    compose = write(tmp_path, {
+        "compose.yaml": """
+            services:
+              web: {build: {context: ./web, secrets: [tok]}}
+            secrets:
+              tok: {file: ./tok.txt}
+        """,
+        "web/Dockerfile": "FROM diamol/base\nRUN --mount=type=secret,id=tok sha256sum /run/secrets/tok > /digest\n",
+        "tok.txt": "s3cr3t",
+    })  # fmt: skip
+    image = builders["buildkit"].image(service_image(builders["buildkit"], [compose], "web"))
+    assert image.read_text("/digest").split()[0] == hashlib.sha256(b"s3cr3t").hexdigest()

@@ -174,8 +174,9 @@ def _refuse_old_engine(job: BuildJob) -> None:
     version = job.engine.info().engine_version
     major = re.match(r"(\d+)", version)
     if major and int(major.group(1)) < 23:
+        advice = "the classic backend, or a newer engine" if wanted[0] == "shm_size" else "a newer engine"
         raise BuildOptionError(wanted[0], f"the BuildKit of Docker Engine {version} cannot honour it (it needs "
-                               "Engine 23 or later); use the classic backend, or a newer engine")  # fmt: skip
+                               f"Engine 23 or later); use {advice}")  # fmt: skip
 
 
 @functools.lru_cache(maxsize=1)

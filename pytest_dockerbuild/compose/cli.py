@@ -65,10 +65,13 @@ class ComposeCli:
             command += ["--profile", profile]
         for env_file in self.env_files:
             command += ["--env-file", str(env_file)]
-        return subprocess.run(
-            [*command, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-            env={**os.environ, **self.environment}, check=False,
-        )  # fmt: skip
+        try:
+            return subprocess.run(
+                [*command, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.environment}, check=False,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            raise ComposeError(f"docker compose {args[0]} did not finish within {timeout:g} s", self.files) from None
 
     def check_files(self) -> None:
         """Each file exists and parses as YAML with a mapping at the top (else the file and line)."""

@@ -75,16 +75,23 @@ def rewrite(
     ``publish_address``, ``labels`` on what Compose creates, no fixed names."""
     project = copy.deepcopy(dict(config))
     project.pop("name", None)
-    for name, service in (project.get("services") or {}).items():
+    services = project.get("services") or {}
+    built = {normalize_image(services[name]["image"]): image for name, image in images.items()
+             if services.get(name, {}).get("image")}  # fmt: skip  # "image:" beside "build:" names the result
+    for name, service in services.items():
         service.pop("build", None)
-        service.pop("container_name", None)
+        _alias_container_name(service)
         service.pop("profiles", None)  # the profiles asked for chose the services already
         if name in images:
             service["image"] = images[name]
         elif service.get("image"):
-            service["image"] = image_map.get(normalize_image(service["image"]), service["image"])
+            reference = normalize_image(service["image"])
+            service["image"] = built.get(reference) or image_map.get(reference, service["image"])
         service["pull_policy"] = "never"
-        service["ports"] = [_random_port(port, publish_address) for port in service.get("ports") or []]
+        if service.get("network_mode"):  # the host's or another container's network: nothing to publish
+            service.pop("ports", None)
+        else:
+            service["ports"] = [_random_port(port, publish_address) for port in service.get("ports") or []]
         service["labels"] = {**(service.get("labels") or {}), **labels}
     for kind in ("networks", "volumes"):
         for definition in (project.get(kind) or {}).values():
@@ -93,6 +100,20 @@ def rewrite(
             definition.pop("name", None)
             definition["labels"] = {**(definition.get("labels") or {}), **labels}
     return project
+
+
+def _alias_container_name(service: dict[str, Any]) -> None:
+    """Drop a fixed container name (parallel runs would collide) but keep it resolvable: it
+    becomes an alias of the service on each of its networks."""
+    name = service.pop("container_name", None)
+    if not name or service.get("network_mode"):
+        return
+    networks = service.get("networks") or {"default": None}
+    for network, settings in list(networks.items()):
+        settings = dict(settings or {})
+        settings["aliases"] = [*(settings.get("aliases") or []), name]
+        networks[network] = settings
+    service["networks"] = networks
 
 
 def _random_port(port: Mapping[str, Any], address: str) -> dict[str, Any]:

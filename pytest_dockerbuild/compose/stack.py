@@ -22,12 +22,19 @@ from pytest_dockerbuild.build.inputs import resolve_path
 from pytest_dockerbuild.compose.cli import ComposeCli, service_line
 from pytest_dockerbuild.compose.project import build_arguments, rewrite
 from pytest_dockerbuild.dockerfile import normalize_image
-from pytest_dockerbuild.errors import BuildFailed, ComposeError, ContainerExited, ContainerNotReady, shown_path
+from pytest_dockerbuild.errors import (
+    BuildFailed,
+    ComposeError,
+    ContainerExited,
+    ContainerNotReady,
+    OptionError,
+    shown_path,
+)
 from pytest_dockerbuild.runtime import CompletedRun, Container
 from pytest_dockerbuild.runtime.runtime import conditions
 
 if TYPE_CHECKING:
-    from pytest_dockerbuild.build import Builder
+    from pytest_dockerbuild.build import Builder, BuildResult
     from pytest_dockerbuild.runtime import Readiness, Runtime
 
 __all__ = ["PROJECT_LABEL", "Stack", "Stacks", "service_image"]
@@ -59,7 +66,7 @@ class Stack:
         self.waits = dict(waits or {})
         self.timeout = timeout
         self.builds: dict[str, Any] = {}  #: service -> its BuildResult
-        self.containers: list[Container] = []  #: the services' containers, in the file's order
+        self.containers: list[Container] = []  #: the services' containers, by service name
         self._services: dict[str, Container] = {}
         self._folder = Path(tempfile.mkdtemp(prefix="pytest-dockerbuild-compose-"))
         self._config: dict[str, Any] = {}
@@ -71,7 +78,7 @@ class Stack:
 
     @property
     def services(self) -> list[str]:
-        """The services the stack runs (after profiles)."""
+        """The services the stack runs (after profiles), by name."""
         return list((self._config.get("services") or {}).keys())
 
     def up(self) -> Stack:
@@ -90,8 +97,13 @@ class Stack:
         self.cli.files = [resolved]
         self.cli.profiles = ()
         self.cli.env_files = ()
-        done = self.cli.run("up", "--detach", "--wait", "--no-build", "--pull", "never", "--remove-orphans",
-                            timeout=self.timeout + 60)  # fmt: skip
+        try:
+            waiting = ["--wait", "--wait-timeout", str(max(1, round(self.timeout)))]
+            done = self.cli.run("up", "--detach", *waiting, "--no-build", "--pull", "never", "--remove-orphans",
+                                timeout=self.timeout + 60)  # fmt: skip
+        except ComposeError as timeout:
+            self._adopt()
+            raise self._failure(str(timeout)) from None
         self._adopt()
         if done.returncode != 0:
             raise self._failure(done.stderr)
@@ -139,11 +151,7 @@ class Stack:
         shutil.rmtree(self._folder, ignore_errors=True)
 
     def _build(self, service: str, spec: Mapping[str, Any]) -> str:
-        arguments = build_arguments(service, spec, self._config.get("secrets") or {})
-        try:
-            result = self.builder.build(arguments.pop("context"), arguments.pop("dockerfile"), **arguments)
-        except BuildFailed as failure:
-            raise failure.in_service(service) from None
+        result = _build_service(self.builder, self.files, service, spec, self._config.get("secrets") or {})
         self.builds[service] = result
         return result.image.id
 
@@ -236,11 +244,21 @@ def service_image(builder: Builder, files: Sequence[Path], service: str) -> str:
         raise ComposeError(f"no service {service!r} in {where}; its services: {', '.join(services) or 'none'}", files)
     spec = services[service]
     if spec.get("build"):
-        arguments = build_arguments(service, spec["build"], {})
-        try:
-            return builder.build(arguments.pop("context"), arguments.pop("dockerfile"), **arguments).image.id
-        except BuildFailed as failure:
-            raise failure.in_service(service) from None
+        return _build_service(builder, files, service, spec["build"], cli.config().get("secrets") or {}).image.id
     if not spec.get("image"):
         raise ComposeError(f"service {service!r} has neither build: nor image:", files)
     return str(builder.image_map.get(normalize_image(spec["image"]), spec["image"]))
+
+
+def _build_service(
+    builder: Builder, files: Sequence[Path], service: str, spec: Mapping[str, Any], secrets: Mapping[str, Any]
+) -> BuildResult:
+    """The build of a service's ``build:`` section; its errors name the service (and its line)."""
+    arguments = build_arguments(service, spec, secrets)
+    try:
+        return builder.build(arguments.pop("context"), arguments.pop("dockerfile"), **arguments)
+    except BuildFailed as failure:
+        raise failure.in_service(service) from None
+    except OptionError as error:
+        where = service_line(files, service) or ", ".join(shown_path(path) for path in files)
+        raise type(error)(error.option, f"service {service!r} ({where}): {error.problem}") from None
