@@ -70,6 +70,7 @@ class Stack:
         self._services: dict[str, Container] = {}
         self._folder = Path(tempfile.mkdtemp(prefix="pytest-dockerbuild-compose-"))
         self._config: dict[str, Any] = {}
+        self._run_images: dict[str, str] = {}  #: service -> the image it runs (built, or mapped)
 
     @property
     def project(self) -> str:
@@ -93,6 +94,7 @@ class Stack:
         engine = self.runtime.engine
         project = rewrite(self._config, images, self.builder.image_map, engine.labels(), self.runtime.publish_address)
         resolved = self._folder / "compose.json"
+        self._run_images = {name: str(spec.get("image") or name) for name, spec in project["services"].items()}
         resolved.write_text(json.dumps(project))
         self.cli.files = [resolved]
         self.cli.profiles = ()
@@ -129,7 +131,7 @@ class Stack:
             raise self.unknown(service)
         flags = [item for name, value in (env or {}).items() for item in ("--env", f"{name}={value}")]
         done = self.cli.run("run", "--rm", "--no-deps", "-T", *flags, service, *command, timeout=timeout)
-        image = str(self._config["services"][service].get("image") or service)
+        image = str(self._run_images.get(service) or service)
         return CompletedRun(
             done.returncode, done.stdout, done.stderr, list(command), image, f"{self.project}-{service}"
         )
