@@ -634,3 +634,9 @@ def test_a_contract_without_tests_fails_as_in_cst(contracts: pytest.Pytester, im
     result = run(contracts, "nothing.yaml", "-rf")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["FAILED nothing.yaml::empty - the contract holds no tests *"])
+
+
+def test_a_contract_names_a_compose_service(contracts: pytest.Pytester) -> None:
+    result = run(contracts, "compose-service.yaml", "-rA")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["PASSED compose-service.yaml::file-content:the app's settings"])

@@ -109,6 +109,9 @@ class Stack:
         self._adopt()
         if done.returncode != 0:
             raise self._failure(done.stderr)
+        unready = self._unready(any_exit=False)  # whatever Compose's exit code says
+        if unready is not None:
+            raise unready
         for name, wait in self.waits.items():
             self[name].wait(*conditions(wait), timeout=self.timeout)
         return self
@@ -171,18 +174,24 @@ class Stack:
 
     def _failure(self, stderr: str) -> Exception:
         """Why ``up`` failed: the service that exited or is not healthy, with its logs."""
+        return self._unready(any_exit=True) or ComposeError(f"docker compose up failed: {stderr.strip()[-2000:]}",
+                                                           self.files)  # fmt: skip
+
+    def _unready(self, any_exit: bool) -> Exception | None:
+        """The first service that exited (with an error code, unless ``any_exit``) or whose
+        healthcheck does not pass, as an error with its logs; None when all are ready."""
         for name, container in self._services.items():
             container.reload()
             state = container.attrs.get("State", {})
             where = service_line(self.files, name) or name
-            if state.get("Status") == "exited" or state.get("Status") == "dead":
+            if state.get("Status") in ("exited", "dead") and (any_exit or state.get("ExitCode") != 0):
                 return ContainerExited(f"{name} ({where})", state.get("ExitCode"), container.logs(200))
             health = (state.get("Health") or {}).get("Status")
-            if health not in (None, "healthy"):
+            if health not in (None, "healthy") and state.get("Status") == "running":
                 last = ((state.get("Health") or {}).get("Log") or [{}])[-1].get("Output", "").strip()[-300:]
                 return ContainerNotReady(f"{name} ({where})", "its healthcheck", f"{health}: {last}",
                                          container.logs(200))  # fmt: skip
-        return ComposeError(f"docker compose up failed: {stderr.strip()[-2000:]}", self.files)
+        return None
 
     def __repr__(self) -> str:
         return f"<Stack {self.project} services={self.services}>"
