@@ -123,8 +123,12 @@ def test_missing_base_image_says_how_to_map_it(builder: Builder, make_context: M
 
 def test_expect_failure_in_the_wrong_stage_explains(builder: Builder, make_context: MakeContext) -> None:
     context = make_context(three_stages("exit 2"))
-    with pytest.raises(AssertionError, match="it failed in stage 'test-stage', not 'build-stage'"):
-        builder.expect_failure(context, stage="build-stage")
+    try:
+        failure = builder.expect_failure(context, stage="build-stage")
+    except AssertionError as error:
+        assert "it failed in stage 'test-stage', not 'build-stage'" in str(error)
+    else:  # seen once under load in CI: say which failure it accepted
+        pytest.fail(f"expect_failure accepted a failure in stage {failure.stage!r}:\n{failure}")
 
 
 def test_expect_failure_of_a_good_build_explains(builder: Builder, make_context: MakeContext) -> None:
