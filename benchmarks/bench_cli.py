@@ -79,9 +79,7 @@ def main() -> None:
         assert body == scenario.PAGE
         step("test_5_published_port")
         # 6. the alias from another container on the network
-        client = docker("run", "-d", "--network", network, final, "sleep", "120").stdout.strip()
-        cleanup.insert(0, ["rm", "-f", client])
-        answer = docker("exec", client, "sh", "-c", scenario.CLIENT_GET).stdout
+        answer = docker("run", "--rm", "--network", network, final, "sh", "-c", scenario.CLIENT_GET).stdout
         assert scenario.served(answer)
     finally:
         for args in cleanup:

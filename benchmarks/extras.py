@@ -3,6 +3,7 @@
 python3 extras.py overhead --context DIR --calls 50 --backend classic [--profile DIR]
 python3 extras.py listing --image REF
 python3 extras.py memory --image REF --path /big.bin
+python3 extras.py inspection --image REF --tool gcc --path /etc/os-release   (XDG_CACHE_HOME: the index)
 """
 
 from __future__ import annotations
@@ -121,6 +122,27 @@ def memory(options: argparse.Namespace) -> dict[str, float]:
             "entries": entries, "file_size": size, "archive_bytes": archive}  # fmt: skip
 
 
+def inspection(options: argparse.Namespace) -> dict[str, float]:
+    """A run's questions to a big image, each timed: which(), every entry of files, and one file's
+    contents. Run twice with one XDG_CACHE_HOME: the first run as a new machine's, the second as a
+    later run's (the file index kept on disk by image id)."""
+    engine = Engine()
+    image = engine.image(options.image)
+    figures: dict[str, float] = {"image_bytes": image.size}
+    started = time.perf_counter()
+    figures["found"] = float(image.which(options.tool) is not None)
+    figures["which"] = time.perf_counter() - started
+    started = time.perf_counter()
+    figures["entries"] = len(image.files)
+    figures["files"] = time.perf_counter() - started
+    started = time.perf_counter()
+    figures["read_bytes"] = len(image.read_text(options.path))
+    figures["read_text"] = time.perf_counter() - started
+    figures["exported"] = float(any(engine._cache_dir.glob("*.tar")))
+    engine.close()
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="what", required=True)
@@ -133,8 +155,13 @@ def main() -> None:
     mem = sub.add_parser("memory")
     mem.add_argument("--image", required=True)
     mem.add_argument("--path", required=True)
+    look = sub.add_parser("inspection")
+    look.add_argument("--image", required=True)
+    look.add_argument("--tool", required=True)
+    look.add_argument("--path", required=True)
     options = parser.parse_args()
-    print(json.dumps({"overhead": overhead, "listing": listing, "memory": memory}[options.what](options)))
+    what = {"overhead": overhead, "listing": listing, "memory": memory, "inspection": inspection}[options.what]
+    print(json.dumps(what(options)))
 
 
 if __name__ == "__main__":

@@ -214,9 +214,9 @@ def build_image(folder: Path, dockerfile: str, tag: str) -> None:
                    capture_output=True)  # fmt: skip
 
 
-def extras_json(*args: str) -> dict[str, float]:
+def extras_json(*args: str, env: dict[str, str] | None = None) -> dict[str, float]:
     done = subprocess.run([sys.executable, str(HERE / "extras.py"), *args], capture_output=True, text=True,
-                          cwd=HERE.parent)  # fmt: skip
+                          cwd=HERE.parent, env=env)  # fmt: skip
     if done.returncode != 0:
         raise SystemExit(f"extras.py {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -342,6 +342,80 @@ def extra_figures(options: argparse.Namespace, workdir: Path, nonces: list[str])
     return lines
 
 
+BUILDER_IMAGES = ["dockerbuild-offline/golang:bookworm", "dockerbuild-offline/maven:bookworm",
+                  "dockerbuild-offline/python-build:bookworm"]  # fmt: skip
+
+
+def inspection_figures(workdir: Path, figures: dict[str, float]) -> list[str]:
+    """which(), files and read_text() on the biggest builder image here: a new machine's first run
+    (nothing on disk), then a later run (the file index kept by image id), each a process of its own."""
+    present = [i for i in BUILDER_IMAGES if docker("image", "ls", "-q", i, check=False).strip()]
+    if not present:
+        return ["(no builder image here: run scripts/setup)"]
+    image = max(present, key=lambda i: int(docker("image", "inspect", "-f", "{{.Size}}", i).strip()))
+    env = {**os.environ, "XDG_CACHE_HOME": str(workdir / "inspection-cache")}  # a new machine's empty cache
+    args = ("inspection", "--image", image, "--tool", "gcc", "--path", "/etc/os-release")
+    runs = [extras_json(*args, env=env) for _ in range(2)]
+    figures["inspection_later"] = max(runs[1][k] for k in ("which", "files", "read_text"))
+    lines = [f"### Inspecting a builder image ({image}, {runs[0]['image_bytes'] / 1e6:.0f} MB, "
+             f"{runs[0]['entries']:.0f} entries), a process per run", "",
+             "| run | `which('gcc')` s | `files` (every entry) s | `read_text('/etc/os-release')` s | exported |",
+             "|---|--:|--:|--:|---|"]  # fmt: skip
+    for name, run in zip(("first (nothing on disk)", "later (the index on disk)"), runs, strict=True):
+        lines.append(f"| {name} | {run['which']:.3f} | {run['files']:.3f} | {run['read_text']:.3f} "
+                     f"| {'yes' if run['exported'] else 'no'} |")  # fmt: skip
+    return lines
+
+
+def xdist_figures(figures: dict[str, float], rounds: int) -> list[str]:
+    """`pytest example_projects` warm, with -n 0 and -n 2 (after one run that warms both)."""
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "example_projects"]
+    subprocess.run([*command, "-n", "2"], cwd=HERE.parent, capture_output=True)  # warm
+    seconds: dict[str, list[float]] = {"0": [], "2": []}
+    for _ in range(rounds):
+        for workers in ("0", "2"):
+            started = time.perf_counter()
+            done = subprocess.run([*command, "-n", workers], cwd=HERE.parent, capture_output=True, text=True)
+            seconds[workers].append(time.perf_counter() - started)
+            if done.returncode != 0:
+                raise SystemExit(f"pytest -n {workers} example_projects failed:\n{done.stdout[-3000:]}")
+    serial, parallel = statistics.median(seconds["0"]), statistics.median(seconds["2"])
+    figures["xdist"] = parallel / serial
+    return ["### `pytest example_projects`, warm: one process vs two workers", "",
+            "| | wall s |", "|---|--:|",
+            f"| `-n 0` | {serial:.1f} |", f"| `-n 2` | {parallel:.1f} ({parallel / serial:.2f}x) |"]  # fmt: skip
+
+
+def target_table(runs: dict[str, list[Run]], figures: dict[str, float]) -> list[str]:
+    """The speed targets (issue 13), each figure against its target."""
+
+    def get(name: str, kind: str) -> float | None:
+        return median(runs[f"{name}|{kind}"]) if f"{name}|{kind}" in runs else None
+
+    def fastest(kind: str) -> float | None:
+        return min((v for v in (get(t.name, kind) for t in TOOLS if t.peer) if v is not None), default=None)
+
+    def figure(value: float | None, base: float | None) -> float | None:
+        return value / base if value is not None and base else None
+
+    rows = [
+        ("warm, classic, x the fastest peer", figure(get(TOOLS[0].name, "warm"), fastest("warm")), 0.6, "x"),
+        ("warm, BuildKit, x the fastest peer", figure(get(TOOLS[1].name, "warm"), fastest("warm")), 0.6, "x"),
+        ("cold, classic, x the fastest peer", figure(get(TOOLS[0].name, "cold"), fastest("cold")), 1.0, "x"),
+        ("cold, BuildKit, x the CLI script (BuildKit)", figure(get(TOOLS[1].name, "cold"), get(CLI_BUILDKIT, "cold")),
+         0.8, "x"),
+        ("a later run's which() / files / read_text() on a builder image (slowest)",
+         figures.get("inspection_later"), 0.1, "s"),
+        ("`-n 2` x `-n 0`, example_projects, warm", figures.get("xdist"), 0.7, "x"),
+    ]  # fmt: skip
+    lines = ["### Targets", "", "| figure | measured | target | met |", "|---|--:|--:|---|"]
+    for name, value, target, unit in rows:
+        shown = f"{value:.2f}{unit}" if value is not None else "-"
+        met = "-" if value is None else ("yes" if value <= target else f"no ({value / target:.2f}x the target)")
+        lines.append(f"| {name} | {shown} | {target:g}{unit} | {met} |")
+    return lines
+
+
 # -- machine notes, output ---------------------------------------------------------------------
 def machine_notes(runs: dict[str, list[Run]], rounds: int) -> list[str]:
     def out(*command: str) -> str:
@@ -383,6 +457,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=50, help="build() calls per overhead figure (default 50)")
     parser.add_argument("--only", help="comma-separated words: run the tools whose names contain one")
     parser.add_argument("--no-extras", action="store_true", help="the scenario only")
+    parser.add_argument("--no-xdist", action="store_true", help="without the example projects' -n 0 / -n 2 runs")
     parser.add_argument("--profile", action="store_true", help="cProfile the overhead calls into benchmarks/profiles/")
     parser.add_argument("--output", default=str(HERE / "results.md"))
     options = parser.parse_args()
@@ -406,12 +481,18 @@ def main() -> None:
     nonces: list[str] = []
     runs: dict[str, list[Run]] = {}
     extras: list[str] = []
+    figures: dict[str, float] = {}
     try:
         print(f"scenario: {len(tools)} tools x {options.rounds} round(s), cold then warm", flush=True)
         runs = scenario_rounds(tools, options.rounds, workdir, nonces)
         if not options.no_extras:
             print("extra figures", flush=True)
             extras = extra_figures(options, workdir, nonces)
+            print("  inspecting a builder image, two runs", flush=True)
+            extras += ["", *inspection_figures(workdir, figures)]
+            if not options.no_xdist:
+                print("  example_projects, -n 0 and -n 2", flush=True)
+                extras += ["", *xdist_figures(figures, 1 if options.quick else 2)]
     finally:
         remove_images(nonces)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -419,12 +500,15 @@ def main() -> None:
         "## Benchmarks", "",
         "The same scenario written four ways (`benchmarks/bench_*.py`): build the final image and the `builder` "
         "stage, read a file of the final image, check a 10 MB size budget, detect a failing build (its test stage "
-        "exits 1), GET a page through a published port, and from a second container by network alias. "
+        "exits 1), GET a page through a published port, and from a second container by network alias (the "
+        "plugin and the CLI script with a one-shot container, `run_once` and `docker run --rm`; the peers, which "
+        "have no one-shot call, start a container and exec in it). "
         "**cold**: a Dockerfile with a new nonce in every stage (no layer cache can hit); **warm**: the same run "
         "again. Wall seconds of the whole command (interpreter and pytest start-up included). "
         "x CLI: against the docker CLI script with the same builder (the floor); x fastest peer: against the "
         "faster of testcontainers and pytest-docker-tools (both build through docker-py, i.e. the classic "
         "builder). Containers left: containers of the scenario's images still there after the run.",
+        "", *target_table(runs, figures),
         "", *scenario_tables(tools, runs), "", *extras, "", "Machine:", "", *machine_notes(runs, options.rounds),
         "", "Reproduce: `pip install -r benchmarks/requirements.txt && python3 benchmarks/run.py` "
         "(`--quick` for one round and a 100 MB image).",

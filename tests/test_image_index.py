@@ -1,10 +1,12 @@
 """The file index of an image kept across runs (by image id): a later run's ``files``,
-``which()`` and ``exists()`` need no export; reading contents exports once; entries are
-bounded, survive nothing stale, and go with the images on prune (real engine)."""
+``which()`` and ``exists()`` need no export; reading a file needs none either (a container that
+is never started gives that one file), or one export without it; entries are bounded, survive
+nothing stale, and go with the images on prune (real engine)."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import docker
@@ -13,6 +15,7 @@ from helpers import MakeContext
 
 from pytest_dockerbuild import Builder, Image
 from pytest_dockerbuild.image import FileEntry, FileTree
+from pytest_dockerbuild.image.image import PROBE_LIMIT
 from pytest_dockerbuild.image.index import KEEP, forget_except, load_index, store_index
 
 
@@ -39,6 +42,32 @@ def test_a_later_run_lists_files_without_exporting_and_reads_contents_after_one_
     assert dict(second.files) == dict(first.files) and second.filesystem_layers == first.filesystem_layers
     assert not (tmp_path / "run2").exists(), "the file tree came from the index: nothing was exported"
     assert second.read_text("/opt/tool/version") == "v1\n"  # contents: one export, then as before
+    assert list((tmp_path / "run2").glob("*.tar")) != []
+
+
+def test_a_later_run_reads_one_file_without_exporting(
+    builder: Builder, make_context: MakeContext, tmp_path: Path
+) -> None:
+    context = make_context(
+        "FROM diamol/base\n"
+        "RUN mkdir -p /opt/tool && echo v2 > /opt/tool/version && ln -s /opt/tool /opt/link"
+        " && ln /opt/tool/version /opt/hard && echo volume > /opt/tool/in-volume\n"
+        f"RUN head -c {PROBE_LIMIT + 1} /dev/zero > /opt/big.bin\n"
+        "VOLUME /opt/tool\n"
+    )
+    built = builder.build(context).image
+    index, probe = tmp_path / "index", {"pytest-dockerbuild.test-probe": uuid.uuid4().hex}
+    first = fresh(built, tmp_path / "run1", index)  # the first run: one export, the index kept
+    second = Image(docker.from_env(), built.id, tmp_path / "run2", index, probe)
+    assert first.files.total_size == second.files.total_size  # the index knows which entries share data
+    assert second.read_text("/opt/link/version") == "v2\n"  # through a symlink in a folder
+    assert second.read_text("/opt/hard") == "v2\n"  # a hard link
+    assert second.read_text("/opt/tool/in-volume") == "volume\n"  # under a VOLUME
+    assert second.read_bytes("/bin/busybox")[:4] == b"\x7fELF"
+    assert not (tmp_path / "run2").exists(), "one file at a time: nothing was exported"
+    left = docker.from_env().containers.list(all=True, filters={"label": [f"{k}={v}" for k, v in probe.items()]})
+    assert left == [], "the container that read the files is removed"
+    assert len(second.read_bytes("/opt/big.bin")) == PROBE_LIMIT + 1  # too big to hold twice: one export
     assert list((tmp_path / "run2").glob("*.tar")) != []
 
 

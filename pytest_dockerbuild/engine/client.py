@@ -137,7 +137,7 @@ class Engine:
 
     def image(self, reference: str) -> Image:
         """An :class:`Image` for a reference or id; one object (and one export) per image id."""
-        image = Image(self.client, reference, self._cache_dir, cache_home() / "index")
+        image = Image(self.client, reference, self._cache_dir, cache_home() / "index", self.labels())
         return self._images.setdefault(image.id, image)
 
     # -- information -------------------------------------------------------------

@@ -5,7 +5,8 @@ The file tree comes from one streamed ``docker save`` per image (written to a
 cache folder, never held in memory) and is read by :mod:`pytest_dockerbuild.image.files`,
 so it is exactly what the image holds (no container init files) and works on an image
 with no shell, e.g. one built ``FROM scratch``.  File contents are read from the
-saved archive by offset.
+saved archive by offset; when the tree is an earlier run's (the index), a file is read
+alone through a container that is never started (:mod:`pytest_dockerbuild.image.probe`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import docker.errors
 from pytest_dockerbuild.errors import ImageError
 from pytest_dockerbuild.image.files import FileEntry, FileTree, LayerContents, read_saved_image
 from pytest_dockerbuild.image.index import load_index, store_index
+from pytest_dockerbuild.image.probe import read_one_file
 from pytest_dockerbuild.image.sizes import human_size
 
 if TYPE_CHECKING:
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["Image", "ImageComparison", "ImageConfig", "Layer"]
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PROBE_LIMIT = 16 * 1024 * 1024  #: a file read from a known tree without an export: at most this size (in memory)
 
 
 @dataclass(frozen=True)
@@ -132,12 +135,14 @@ class Image:
     """
 
     def __init__(
-        self, client: docker.DockerClient, reference: str, cache_dir: Path, index_dir: Path | None = None
-    ) -> None:
+        self, client: docker.DockerClient, reference: str, cache_dir: Path, index_dir: Path | None = None,
+        probe_labels: Mapping[str, str] | None = None,
+    ) -> None:  # fmt: skip
         self._client = client
         self.reference = reference
         self._cache_dir = cache_dir  #: where this run exports images
         self._index_dir = index_dir  #: where file indexes are kept across runs (None: not kept)
+        self._probe_labels = probe_labels  #: labels of a container that reads one file (None: export instead)
         self._offsets = False  #: True once the tree is read from this run's export (file contents readable)
         self._lock = threading.Lock()
         try:
@@ -214,6 +219,10 @@ class Image:
     def read_bytes(self, path: str) -> bytes:
         """Contents of the regular file at ``path`` (symlinks and hard links followed)."""
         entry = self.files.resolve(path)
+        if not self._offsets and entry.is_file and 0 < entry.size <= PROBE_LIMIT and self._probe_labels is not None:
+            data = read_one_file(self._client, self.id, entry.path, self._probe_labels)  # no export
+            if data is not None and len(data) == entry.size:
+                return data
         if not self._offsets:  # the tree came from an earlier run's index: export, and read it from there
             with self._lock:
                 self.__dict__["_tree"] = self._read_archive()

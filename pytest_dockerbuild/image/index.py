@@ -5,8 +5,9 @@ An image id is the digest of its configuration, which names the digest of every 
 the same id is the same files, so an entry never goes stale.  Entries are JSON (no code
 runs on load), written atomically, at most :data:`KEEP` of them (the least recently used
 go first), and forgotten with the images (:func:`forget_except`, from the prune).  The
-offsets of file contents belong to one export of the image, so they are not kept: reading
-a file's contents exports the image once in that run.
+offsets of file contents belong to one export of the image: they are kept only to tell which
+entries share their data (hard links); a later run reads a file alone through a container
+(:mod:`pytest_dockerbuild.image.probe`), or from an export of its own.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pytest_dockerbuild.image.files import FileEntry, FileTree, LayerContents
 
 __all__ = ["INDEX_VERSION", "KEEP", "forget_except", "load_index", "store_index"]
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 KEEP = 64  #: entries kept (about 1 MB per 10,000 files)
 
 
@@ -33,7 +34,10 @@ def _entry(fields: list[Any]) -> FileEntry:
 
 
 def _fields(entry: FileEntry) -> list[Any]:
-    return [entry.path, entry.type, entry.size, entry.mode, entry.uid, entry.gid, entry.link_target, entry.layer]
+    # the offset names the entry's data: hard links share one (total_size counts it once); the
+    # image's contents are read from this run's export or one file alone, never at a kept offset
+    return [entry.path, entry.type, entry.size, entry.mode, entry.uid, entry.gid, entry.link_target, entry.layer,
+            entry._offset]  # fmt: skip
 
 
 def load_index(folder: Path, image_id: str, short_id: str) -> tuple[FileTree, list[LayerContents]] | None:

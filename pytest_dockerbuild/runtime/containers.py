@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from pytest_dockerbuild.runtime.readiness import Readiness
     from pytest_dockerbuild.runtime.runtime import Network
 
-__all__ = ["LOG_TAIL", "Container", "remove_container"]
+__all__ = ["LOG_TAIL", "Container", "remove_all", "remove_container"]
 
 LOG_TAIL = 40  #: lines of a container's log an error shows
 
@@ -40,6 +41,16 @@ def remove_container(api: docker.APIClient, container: str) -> None:
         api.remove_container(container, force=True, v=True)
     except (docker.errors.APIError, requests.ConnectionError):
         pass
+
+
+def remove_all(containers: Sequence[Container]) -> None:
+    """Remove containers concurrently (the engine stops and unmounts each in its own time)."""
+    if len(containers) < 2:
+        for container in containers:
+            container.remove()
+        return
+    with ThreadPoolExecutor(max_workers=min(8, len(containers))) as pool:
+        list(pool.map(Container.remove, containers))
 
 
 class Container:

@@ -19,7 +19,7 @@ import requests
 
 from pytest_dockerbuild.engine.client import published_host
 from pytest_dockerbuild.errors import ContainerError, DockerbuildError
-from pytest_dockerbuild.runtime.containers import Container, remove_container
+from pytest_dockerbuild.runtime.containers import Container, remove_all, remove_container
 from pytest_dockerbuild.runtime.oneshot import CompletedRun, complete
 from pytest_dockerbuild.runtime.options import (
     EnvFiles,
@@ -130,9 +130,9 @@ class Network:
         )  # fmt: skip
 
     def remove(self) -> None:
-        """Remove its containers, then the network."""
-        for container in reversed(self.containers):
-            container.remove()
+        """Remove its containers (at once: each removal waits for the engine to stop and unmount
+        one), then the network."""
+        remove_all(self.containers)
         self.containers.clear()
         try:
             self._wrapped.remove()
