@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import docker.errors
 
 from pytest_dockerbuild.errors import ImageError
+from pytest_dockerbuild.image import probe
 from pytest_dockerbuild.image.files import FileEntry, FileTree, LayerContents, read_saved_image
-from pytest_dockerbuild.image.index import load_index, store_index
-from pytest_dockerbuild.image.probe import read_one_file
+from pytest_dockerbuild.image.index import index_path, load_index, load_layers, store_index
 from pytest_dockerbuild.image.sizes import human_size
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ __all__ = ["Image", "ImageComparison", "ImageConfig", "Layer"]
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PROBE_LIMIT = 16 * 1024 * 1024  #: a file read from a known tree without an export: at most this size (in memory)
+PROBE_IMAGE_SIZE = 64 * 1024 * 1024  #: from this size, which() asks the engine before any export
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ class Image:
 
     def exists(self, path: str) -> bool:
         """True if ``path`` exists (a dangling symlink counts)."""
-        return path in self.files
+        return path in self.files  # never the engine's: a container has paths the image lacks (/.dockerenv ...)
 
     def file(self, path: str) -> FileEntry:
         """The entry at ``path`` (not following a final symlink); :class:`PathNotFound` if absent."""
@@ -219,8 +220,9 @@ class Image:
     def read_bytes(self, path: str) -> bytes:
         """Contents of the regular file at ``path`` (symlinks and hard links followed)."""
         entry = self.files.resolve(path)
-        if not self._offsets and entry.is_file and 0 < entry.size <= PROBE_LIMIT and self._probe_labels is not None:
-            data = read_one_file(self._client, self.id, entry.path, self._probe_labels)  # no export
+        if (not self._offsets and entry.is_file and 0 < entry.size <= PROBE_LIMIT and self._probe_labels is not None
+                and entry.path not in probe.CONTAINER_FILES):  # fmt: skip
+            data = probe.read_one_file(self._client, self.id, entry.path, self._probe_labels)  # no export
             if data is not None and len(data) == entry.size:
                 return data
         if not self._offsets:  # the tree came from an earlier run's index: export, and read it from there
@@ -242,6 +244,10 @@ class Image:
     def which(self, name: str) -> str | None:
         """Where ``name`` is found on the image's ``PATH`` as an executable file, or None."""
         search = self.config.env.get("PATH", DEFAULT_PATH)
+        if self._ask_engine():
+            found = probe.which(self._client, self.id, search.split(":"), name, self._probe_labels or {})
+            if found is not None:
+                return found[0]
         for folder in search.split(":"):
             candidate = posixpath.join(folder or "/", name)
             try:
@@ -265,6 +271,13 @@ class Image:
         changed = [p for p in mine if p in theirs and signature(mine[p]) != signature(theirs[p])]
         return ImageComparison(self, other, added, removed, changed)
 
+    def _ask_engine(self) -> bool:
+        """True if ``which()`` is cheaper asked of the engine than of the file tree: a big image
+        whose tree no run has read yet (neither here, nor in the index, nor exported)."""
+        if self._probe_labels is None or "_tree" in self.__dict__ or self.size < PROBE_IMAGE_SIZE:
+            return False
+        return self._index_dir is None or not index_path(self._index_dir, self.id).exists()
+
     # -- the saved archive ------------------------------------------------------
     @property
     def _archive(self) -> Path:
@@ -285,15 +298,21 @@ class Image:
     @property
     def filesystem_layers(self) -> list[LayerContents]:
         """The contents of each filesystem layer, oldest first (from the same export as :attr:`files`)."""
-        self.files  # noqa: B018 - loads both
+        self.files  # noqa: B018 - an export reads both
+        with self._lock:
+            if "_layers" not in self.__dict__:  # the tree came from the index: the layers too, or export
+                kept = load_layers(self._index_dir, self.id) if self._index_dir is not None else None
+                if kept is None:
+                    self.__dict__["_tree"] = self._read_archive()
+                else:
+                    self.__dict__["_layers"] = kept
         return self.__dict__["_layers"]  # type: ignore[no-any-return]
 
     def _load_tree(self) -> FileTree:
         if not self._archive.exists() and self._index_dir is not None:
             kept = load_index(self._index_dir, self.id, self.short_id)
             if kept is not None:
-                self.__dict__["_layers"] = kept[1]
-                return kept[0]
+                return kept
         return self._read_archive()
 
     def _read_archive(self) -> FileTree:
