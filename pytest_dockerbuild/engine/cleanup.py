@@ -79,6 +79,8 @@ class Cleanup:
     def _settle(self, created: list[str], containers: list[str]) -> list[str]:
         """Remove the leftovers of a finished process's builds and add the images that remain
         to the owned list; returns the ids deleted."""
+        if not created and not containers:
+            return []  # no engine round trip
         protected = self.engine.ledger.protected(exclude=self.engine.open_journal)
         deleted = remove_leftovers(self.engine.client, created, containers, protected)
         index = ImageIndex.read(self.engine.client)
@@ -119,8 +121,8 @@ class Cleanup:
     def _forget_gone(self, protected: set[str]) -> list[str]:
         """Remove owned images nothing keeps; drop the ids of images gone from the owned list."""
         owned = self.engine.ledger.owned()
-        deleted = remove_dangling(self.engine.client, owned, protected)
-        self.engine.ledger.update_owned(keep_only=set(ImageIndex.read(self.engine.client).images))
+        deleted, index = remove_dangling(self.engine.client, owned, protected)
+        self.engine.ledger.update_owned(keep_only=set(index.images))
         return deleted
 
     def _remove_labelled(self, labels: list[str], select: Callable[[dict[str, str]], bool] | None = None) -> list[str]:

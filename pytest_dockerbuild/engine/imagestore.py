@@ -120,8 +120,11 @@ def remove_leftovers(
     return deleted
 
 
-def remove_dangling(client: docker.DockerClient, owned: set[str], protected: Iterable[str] = ()) -> list[str]:
-    """Remove the images of the owned list that nothing keeps, up their parent chains."""
+def remove_dangling(
+    client: docker.DockerClient, owned: set[str], protected: Iterable[str] = ()
+) -> tuple[list[str], ImageIndex]:
+    """Remove the images of the owned list that nothing keeps, up their parent chains; returns
+    the ids deleted and the engine's images after that."""
     deleted: list[str] = []
     while True:
         index = ImageIndex.read(client)
@@ -129,7 +132,7 @@ def remove_dangling(client: docker.DockerClient, owned: set[str], protected: Ite
         victims = [i for i in index.images if i in owned and i not in keep and index.dangling(i)]
         removed = [gone for image_id in victims for gone in _remove_image(client, image_id, index)]
         if not removed:
-            return deleted
+            return deleted, index
         deleted += removed
 
 
@@ -137,6 +140,9 @@ def remove_tags(client: docker.DockerClient, tags: Iterable[str], protected: Ite
     """Remove plugin tags (an image goes with its last tag, if no container uses it and no
     image is built on it); a tag in ``protected`` is kept, and so is the last tag of an image
     in ``protected``."""
+    tags = list(tags)
+    if not tags:
+        return []  # no engine round trip
     index = ImageIndex.read(client)
     keep = index.expand(protected)
     deleted: list[str] = []
