@@ -115,7 +115,7 @@ class PodmanService:
             + (f"default_ulimits = [{quoted}]\n" if self.ulimits is not None else "")
             + f'[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\ntmp_dir = "{self.folder}/tmp"\n'
             f'events_logger = "file"\nevents_logfile_path = "{self.folder}/events.log"\nexit_command_delay = 1\n'
-            f'lock_type = "file"\n'
+            f'lock_type = "file"\nimage_copy_tmp_dir = "{self.folder}/tmp"\n'
             f'[network]\nnetwork_backend = "cni"\nnetwork_config_dir = "{self.folder}/networks"\n'
             f'default_subnet = "{SUBNET}"\n'
             f'default_subnet_pools = [{{"base" = "{NETWORK_POOL}", "size" = 24}}]\n'
@@ -154,7 +154,8 @@ class PodmanService:
         return done.stdout.decode()
 
     def load(self, image: str) -> str:
-        """Copy ``image`` from the Docker Engine (``docker save | podman load``): ``localhost/<image>``."""
+        """Copy ``image`` from the Docker Engine (``docker save | podman load``, so ``DOCKER_HOST`` must
+        not name this service yet): ``localhost/<image>``."""
         name = f"localhost/{image}"
         if subprocess.run(["podman", "image", "exists", name], env=self.env, check=False).returncode != 0:
             save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)

@@ -145,14 +145,44 @@ def test_a_refused_rlimit_is_one_clear_error(on_podman: PodmanService, podman_en
     the error says it is Podman and what to set."""
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     over = [Ulimit(name="nofile", soft=hard * 2, hard=hard * 2)]
-    capabilities = int(re.findall(r"CapEff:\s*([0-9a-f]+)", Path("/proc/self/status").read_text())[0], 16)
     runtime = Runtime(podman_engine)
-    if capabilities & (1 << CAP_SYS_RESOURCE):  # may raise it: the container starts
+    if _may_raise_limits():  # the container starts
         assert runtime.run_once(BASE, ["sh", "-c", "ulimit -n"], ulimits=over).stdout == f"{hard * 2}\n"
         return
     with pytest.raises(ContainerError) as caught:
         runtime.run_once(BASE, ["true"], ulimits=over)
     assert "rlimit" in str(caught.value).lower() and RLIMIT_ADVICE in str(caught.value)
+
+
+def test_without_the_ulimits_setting_containers_fail_with_one_clear_error(
+    podman_service: PodmanService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service with Podman's default ulimits (what the notes saw: every start refused)."""
+    service = PodmanService(tmp_path / "defaults", ulimits=None)
+    try:
+        service.start()
+        image = service.load(BASE)  # from the Docker Engine: before DOCKER_HOST names Podman
+        monkeypatch.setenv("DOCKER_HOST", service.url)
+        engine = Engine(docker.DockerClient(base_url=service.url), export_dir=tmp_path / "exports")
+        runtime = Runtime(engine)
+        if _may_raise_limits():
+            assert runtime.run_once(image, ["true"]).exit_code == 0
+            return
+        with pytest.raises(ContainerError) as caught:
+            runtime.run_once(image, ["true"])
+        assert RLIMIT_ADVICE in str(caught.value) and "operation not permitted" in str(caught.value).lower()
+        with pytest.raises(ContainerError, match=r"cannot start: .*rlimit.*\n.*the engine is Podman"):
+            runtime.run(image, command=["sleep", "5"])
+        Cleanup(engine).remove_run_resources()
+        engine.close()
+    finally:
+        service.stop()
+
+
+def _may_raise_limits() -> bool:
+    """True if this process has CAP_SYS_RESOURCE (then the runtime may raise hard limits)."""
+    capabilities = int(re.findall(r"CapEff:\s*([0-9a-f]+)", Path("/proc/self/status").read_text())[0], 16)
+    return bool(capabilities & (1 << CAP_SYS_RESOURCE))
 
 
 def test_the_example_and_its_contract_pass_on_podman(on_podman: PodmanService) -> None:
