@@ -99,6 +99,10 @@ def test_each_stage_builds_and_the_final_image_is_inspected(podman_builder: Buil
     assert [s.ref for s in final.stages if s.built] == ["build-stage", "test-stage", "2"]
     assert [(s.stage, s.step, s.line) for s in final.steps][-3:] == [("2", 1, 11), ("2", 2, 12), ("2", 3, 13)]
     assert final.stage("build-stage").steps[1].cached  # the same step as the first build's
+    stage_image = final.stage("test-stage").image_id  # Buildah's 11-character ids are read, and tagged
+    assert stage_image is not None and len(stage_image) == 11
+    tags = podman_builder.engine.client.images.get(stage_image).tags
+    assert [t for t in tags if f":test-stage-{stage_image}" in t] != []
     assert final.image.read_text("/build.txt") == "Building...\nTesting...\n"
     assert final.image.files["/build.txt"].size == len("Building...\nTesting...\n")
     assert final.image.config.cmd == ["cat", "/build.txt"] and final.image.config.entrypoint is None

@@ -25,7 +25,7 @@ __all__ = ["ClassicStream", "ParsedStep"]
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _BUILDAH_STEP = re.compile(r"^(?:\[(\d+)/\d+\] )?STEP (\d+)/(\d+): (.*)$")
-_IMAGE = re.compile(r"^(?: ---|--)> ([0-9a-f]{12,64})$")
+_IMAGE = re.compile(r"^(?: ---> ([0-9a-f]{12,64})|--> ([0-9a-f]{11,64}))$")  # Buildah's short ids have 11
 _BUILDAH_CACHED = re.compile(r"^--> Using cache [0-9a-f]{12,64}$")
 _RUNNING = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -126,7 +126,7 @@ class ClassicStream:
         elif running := _RUNNING.match(line):
             self.containers.append(running.group(1))
         elif (image := _IMAGE.match(line)) and self.steps:
-            self.steps[-1].image = image.group(1)
+            self.steps[-1].image = image.group(1) or image.group(2)
         if line.strip():
             self.log.append(line)
 
