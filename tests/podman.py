@@ -25,6 +25,9 @@ from pathlib import Path
 
 import docker
 
+from pytest_dockerbuild.engine.ledger import Ledger
+from pytest_dockerbuild.engine.podman import stable_id
+
 BRIDGE = "cni-podman0"  #: the bridge of Podman's default network (CNI)
 SUBNET = "10.231.255.0/24"  #: its subnet here: none of the Docker Engines' pools
 NETWORK_POOL = "10.231.0.0/16"  #: networks the tests create through the service
@@ -85,6 +88,7 @@ class PodmanService:
     process: subprocess.Popen[bytes] | None = None
     _bridge_existed: bool = True
     _firewall: dict[str, list[str]] = field(default_factory=dict)  #: the CNI rules before the start
+    ledger_folder: Path | None = None  #: the plugin's journals for this service's store, gone with it
 
     @property
     def socket(self) -> Path:
@@ -136,6 +140,7 @@ class PodmanService:
                 client = docker.DockerClient(base_url=self.url, timeout=5)
                 try:
                     client.ping()
+                    self.ledger_folder = Ledger.for_engine(stable_id(client.info())).folder
                 finally:
                     client.close()
                 return self
@@ -192,3 +197,5 @@ class PodmanService:
         for mount in sorted((m for m in mounts if m.startswith(f"{self.folder}/")), reverse=True):
             subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
         shutil.rmtree(self.folder, ignore_errors=True)
+        if self.ledger_folder is not None:
+            shutil.rmtree(self.ledger_folder, ignore_errors=True)

@@ -82,6 +82,9 @@ def podman_builder(on_podman: PodmanService, podman_engine: Engine) -> Builder:
 
 def test_the_engine_is_podman_and_the_header_says_so(on_podman: PodmanService, podman_engine: Engine) -> None:
     assert podman_engine.podman
+    again = Engine(docker.DockerClient(base_url=on_podman.url), export_dir=on_podman.folder / "exports")
+    assert again.ledger.folder == podman_engine.ledger.folder == on_podman.ledger_folder  # one ledger per store
+    again.close()
     header = podman_engine.info().header()
     assert re.fullmatch(r"dockerbuild: Podman Engine 4\.\d+\.\d+, API 1\.\d+, classic builder \(no BuildKit.*", header)
 
@@ -181,6 +184,8 @@ def test_without_the_ulimits_setting_containers_fail_with_one_clear_error(
         engine.close()
     finally:
         service.stop()
+    assert service.ledger_folder is not None and not service.ledger_folder.exists()
+    assert not service.folder.exists()
 
 
 def _may_raise_limits() -> bool:

@@ -29,7 +29,7 @@ import requests.exceptions
 from pytest_dockerbuild.engine.imagestore import ImageIndex
 from pytest_dockerbuild.engine.ledger import Journal, Ledger, cache_home
 from pytest_dockerbuild.engine.naming import LABEL_LEASE, LABEL_MANAGED, LABEL_OWNER, LABEL_RUN, slug
-from pytest_dockerbuild.engine.podman import engine_name, is_podman
+from pytest_dockerbuild.engine.podman import engine_name, is_podman, stable_id
 from pytest_dockerbuild.engine.process import current
 from pytest_dockerbuild.errors import EngineUnavailable
 from pytest_dockerbuild.image import Image
@@ -179,7 +179,8 @@ class Engine:
         """The journals and owned list of this engine (keyed by the engine's id)."""
         if self._ledger is None:
             try:
-                engine_id = str(self.client.info().get("ID") or endpoint())
+                info = self.client.info()
+                engine_id = (stable_id(info) if self.podman else str(info.get("ID") or "")) or endpoint()
             except docker.errors.APIError:
                 engine_id = endpoint()
             self._ledger = Ledger.for_engine(engine_id)

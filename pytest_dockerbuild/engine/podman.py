@@ -19,7 +19,7 @@ from typing import Any
 
 from pytest_dockerbuild.errors import BackendUnavailable
 
-__all__ = ["ENGINE_NAME", "RLIMIT_ADVICE", "backend_for", "engine_name", "explain_start", "is_podman"]
+__all__ = ["ENGINE_NAME", "RLIMIT_ADVICE", "backend_for", "engine_name", "explain_start", "is_podman", "stable_id"]
 
 ENGINE_NAME = "Podman Engine"  #: the component ``/version`` names on Podman
 
@@ -43,6 +43,14 @@ def is_podman(version: Mapping[str, Any]) -> bool:
 def engine_name(version: Mapping[str, Any]) -> str:
     """``Podman Engine`` or ``Docker Engine``, as the report header names the engine."""
     return ENGINE_NAME if is_podman(version) else "Docker Engine"
+
+
+def stable_id(info: Mapping[str, Any]) -> str:
+    """An id of the engine that stays the same across connections: Podman's ``/info`` answers a new
+    random ``ID`` on every call, so the host name and the store's folder stand for it (the
+    plugin's journals of what each run made are kept per engine)."""
+    name, root = info.get("Name"), info.get("DockerRootDir")
+    return f"podman:{name}:{root}" if name and root else ""
 
 
 def backend_for(requested: str, podman: bool) -> str:
