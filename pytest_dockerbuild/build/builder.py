@@ -33,6 +33,7 @@ from pytest_dockerbuild.build.options import BuildOptions, Secret, build_options
 from pytest_dockerbuild.build.registry import AUTO, select
 from pytest_dockerbuild.dockerfile import Dockerfile, normalize_image
 from pytest_dockerbuild.engine.naming import key_tag, project_id
+from pytest_dockerbuild.engine.podman import backend_for
 from pytest_dockerbuild.errors import (
     BaseImageMissing,
     BuildFailed,
@@ -257,7 +258,7 @@ class Builder:
         if target is not None:
             target = parsed.stage(target).ref  # UnknownStage lists the stages
         mapping = {**self.image_map, **{normalize_image(k): v for k, v in (image_map or {}).items()}}
-        chosen = select(backend or self.default_backend)
+        chosen = select(backend_for(backend or self.default_backend, self.engine.podman))
         options = options or BuildOptions()
         refused = [name for name in options.given() if name not in chosen.supported]
         if refused:

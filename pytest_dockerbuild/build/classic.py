@@ -151,7 +151,7 @@ def _failure(job: BuildJob, stream: ClassicStream) -> Exception:
     return failure_at(
         job, str(stream.error), stage_index=failed.stage_index if failed else None,
         step=_instruction_step(failed.step) if failed else None, exit_code=stream.exit_code, log=stream.log,
-        engine_step=f"Step {failed.number}/{failed.total}" if failed else None,
+        engine_step=failed.label if failed else None,
     )  # fmt: skip
 
 

@@ -26,6 +26,7 @@ from pytest_dockerbuild.contracts.checks import CommandResult
 from pytest_dockerbuild.contracts.gocompat import go_expand
 from pytest_dockerbuild.contracts.model import CommandTest, Contract
 from pytest_dockerbuild.contracts.schema import default_name
+from pytest_dockerbuild.engine.podman import explain_start
 from pytest_dockerbuild.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -155,7 +156,7 @@ class CommandRunner:
             self.api.start(container)
             running = (self.api.inspect_container(container).get("State") or {}).get("Running")
         except docker.errors.APIError as error:
-            self.exec_unavailable = f"sh does not start: {error.explanation}"
+            self.exec_unavailable = f"sh does not start: {explain_start(str(error.explanation), self.engine.podman)}"
             running = False
         if not running:
             self.exec_unavailable = self.exec_unavailable or "sh does not keep running"
@@ -329,7 +330,8 @@ class CommandRunner:
             try:
                 self.api.start(container)
             except docker.errors.APIError as error:
-                return CommandResult(error=f"cannot run {argv!r}: {error.explanation}", container=container[:12])
+                reason = explain_start(str(error.explanation), self.engine.podman)
+                return CommandResult(error=f"cannot run {argv!r}: {reason}", container=container[:12])
             try:
                 status = self.api.wait(container, timeout=max(1.0, deadline - time.monotonic()))
             except (requests.exceptions.RequestException, docker.errors.APIError):

@@ -18,6 +18,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import docker
@@ -28,6 +29,7 @@ import requests.exceptions
 from pytest_dockerbuild.engine.imagestore import ImageIndex
 from pytest_dockerbuild.engine.ledger import Journal, Ledger, cache_home
 from pytest_dockerbuild.engine.naming import LABEL_LEASE, LABEL_MANAGED, LABEL_OWNER, LABEL_RUN, slug
+from pytest_dockerbuild.engine.podman import engine_name, is_podman, stable_id
 from pytest_dockerbuild.engine.process import current
 from pytest_dockerbuild.errors import EngineUnavailable
 from pytest_dockerbuild.image import Image
@@ -42,10 +44,14 @@ class EngineInfo:
     engine_version: str
     api_version: str
     buildx_version: str | None  #: None when the buildx CLI plugin is absent or broken
+    engine_name: str = "Docker Engine"  #: or ``Podman Engine`` (its Docker-compatible API)
 
     def header(self) -> str:
-        builder = f"buildx {self.buildx_version}" if self.buildx_version else "classic builder"
-        return f"dockerbuild: Docker Engine {self.engine_version}, API {self.api_version}, {builder}"
+        if self.engine_name != "Docker Engine":  # BuildKit is the Docker Engine's
+            builder = "classic builder (no BuildKit on this engine)"
+        else:
+            builder = f"buildx {self.buildx_version}" if self.buildx_version else "classic builder"
+        return f"dockerbuild: {self.engine_name} {self.engine_version}, API {self.api_version}, {builder}"
 
 
 def endpoint() -> str:
@@ -96,6 +102,7 @@ class Engine:
         self._ledger: Ledger | None = None
         self._journal: Journal | None = None
         self._leases: set[str] = set()
+        self._version: dict[str, Any] | None = None
 
     @staticmethod
     def connect() -> docker.DockerClient:
@@ -146,12 +153,24 @@ class Engine:
         runs on this host (a unix socket); None for a remote engine."""
         return Path("/proc/sys/fs/binfmt_misc") if urlparse(endpoint()).scheme in ("unix", "") else None
 
+    def version(self) -> dict[str, Any]:
+        """The engine's ``/version`` answer (asked once per connection)."""
+        if self._version is None:
+            self._version = dict(self.client.version())
+        return self._version
+
+    @property
+    def podman(self) -> bool:
+        """True if the engine is Podman's Docker-compatible service (see :mod:`.podman`)."""
+        return is_podman(self.version())
+
     def info(self) -> EngineInfo:
-        version = self.client.version()
+        version = self.version()
         return EngineInfo(
             engine_version=str(version.get("Version", "?")),
             api_version=str(version.get("ApiVersion", "?")),
-            buildx_version=buildx_version(),
+            buildx_version=None if self.podman else buildx_version(),
+            engine_name=engine_name(version),
         )
 
     # -- the ledger: what this process made -----------------------------------------------
@@ -160,7 +179,8 @@ class Engine:
         """The journals and owned list of this engine (keyed by the engine's id)."""
         if self._ledger is None:
             try:
-                engine_id = str(self.client.info().get("ID") or endpoint())
+                info = self.client.info()
+                engine_id = (stable_id(info) if self.podman else str(info.get("ID") or "")) or endpoint()
             except docker.errors.APIError:
                 engine_id = endpoint()
             self._ledger = Ledger.for_engine(engine_id)

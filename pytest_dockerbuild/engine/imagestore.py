@@ -51,7 +51,9 @@ class ImageIndex:
         if reference in self.images:
             return reference
         short = reference.split(":")[-1]
-        found = [i for i in self.images if i.split(":")[-1].startswith(short)] if len(short) >= 12 else []
+        if len(short) < 11:  # the Docker Engine's short ids have 12 characters, Buildah's 11
+            return None
+        found = [i for i in self.images if i.split(":")[-1].startswith(short)]
         return found[0] if len(found) == 1 else None
 
     def expand(self, references: Iterable[str]) -> set[str]:

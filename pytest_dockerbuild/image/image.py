@@ -63,8 +63,8 @@ class ImageConfig:
             key, _, value = entry.partition("=")
             env[key] = value
         return cls(
-            entrypoint=config.get("Entrypoint"),
-            cmd=config.get("Cmd"),
+            entrypoint=config.get("Entrypoint") or None,  # Podman says [] where the Docker Engine says null
+            cmd=config.get("Cmd") or None,
             env=env,
             workdir=config.get("WorkingDir") or "",
             user=config.get("User") or "",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import docker.errors
 import requests
 
+from pytest_dockerbuild.engine.podman import explain_start
 from pytest_dockerbuild.errors import ContainerError, RunFailed
 from pytest_dockerbuild.runtime.containers import LOG_TAIL, Container, remove_container
 
@@ -45,16 +46,20 @@ def run_failed(run: CompletedRun) -> RunFailed:
                      stdout=run.stdout, stderr=run.stderr, command=run.command, image=run.image)  # fmt: skip
 
 
-def complete(container: Container, image: str, command: str | Sequence[str] | None, timeout: float) -> CompletedRun:
+def complete(
+    container: Container, image: str, command: str | Sequence[str] | None, timeout: float, podman: bool = False
+) -> CompletedRun:
     """Start ``container``, wait up to ``timeout`` seconds for it to exit, read its output and
-    remove it (also when it cannot start, times out, or the wait is interrupted)."""
+    remove it (also when it cannot start, times out, or the wait is interrupted); ``podman``: the
+    engine is Podman (a start failure says what to do about its rlimits)."""
     api = container.get_wrapped_container().client.api
     ran = _command(container, command)
     try:
         try:
             api.start(container.id)
         except docker.errors.APIError as error:
-            problem = f"cannot start {shown_command(ran)} (image {image!r}): {error.explanation}"
+            reason = explain_start(str(error.explanation), podman)
+            problem = f"cannot start {shown_command(ran)} (image {image!r}): {reason}"
             raise ContainerError(container.name, problem, container.logs(LOG_TAIL)) from None
         exit_code = _wait(api, container, timeout)
         if exit_code is None:

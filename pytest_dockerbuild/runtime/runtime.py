@@ -18,6 +18,7 @@ import docker.errors
 import requests
 
 from pytest_dockerbuild.engine.client import published_host
+from pytest_dockerbuild.engine.podman import explain_start
 from pytest_dockerbuild.errors import ContainerError, DockerbuildError
 from pytest_dockerbuild.runtime.containers import Container, remove_all, remove_container
 from pytest_dockerbuild.runtime.oneshot import CompletedRun, complete
@@ -242,7 +243,8 @@ class Runtime:
         try:
             container.get_wrapped_container().start()
         except docker.errors.APIError as error:
-            raise ContainerError(container.name, f"cannot start: {error.explanation}", container.logs()) from None
+            reason = explain_start(str(error.explanation), self.engine.podman)
+            raise ContainerError(container.name, f"cannot start: {reason}", container.logs()) from None
         container.reload()
         pending = conditions(wait)
         if pending:
@@ -285,7 +287,7 @@ class Runtime:
         )  # fmt: skip
         create = {**settings.create_kwargs(env, local_paths=_is_loopback(self.host)), **options}
         container = self._create_for(image, name, network, list(aliases), command, create)
-        return complete(container, image_name(image), command, timeout)
+        return complete(container, image_name(image), command, timeout, self.engine.podman)
 
     def _create_for(
         self,
