@@ -292,7 +292,8 @@ def test_a_missing_host_path_is_named_before_anything_is_created(
     dockerbuild_runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = dockerbuild_runtime.engine.client
-    ours = {"label": f"pytest-dockerbuild.run={dockerbuild_runtime.engine.run_id}"}
+    engine = dockerbuild_runtime.engine  # this process's (another xdist worker of the run makes its own meanwhile)
+    ours = {"label": [f"pytest-dockerbuild.run={engine.run_id}", f"pytest-dockerbuild.owner={engine.owner}"]}
     before = {c.id for c in client.containers.list(all=True, filters=ours)}
     missing = tmp_path / "not-there"
     with pytest.raises(DockerbuildError) as error:
