@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import time
+import uuid
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -200,3 +201,46 @@ def test_a_failure_without_its_dockerfile_is_still_reported(tmp_path: Path) -> N
     entry = failure_entry(failure)
     assert (entry["kind"], entry["stages"], entry["failure"]["exit_code"]) == ("failed", [], 2)
     assert "exit code: 2" in render({"images": [entry]})
+
+
+# -- the plugin's option ------------------------------------------------------------------------------
+def test_the_option_writes_one_report_of_every_worker(inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the inner pytest imports this checkout's package (not another installed copy)
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")])
+    )
+    marker = uuid.uuid4().hex  # new content: built through the engine, so the steps are known
+    for name, command in (("one", "true"), ("two", "true"), ("broken", "exit 3")):
+        inner.mkdir(name)
+        (inner.path / name / "Dockerfile").write_text(
+            f"FROM diamol/base AS prepare\nRUN echo {marker} > /m.txt\n"
+            f"FROM diamol/base\nCOPY --from=prepare /m.txt /m.txt\nRUN head -c 4000000 /dev/zero > /pad && {command}\n"
+        )
+    inner.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("name", ["one", "two"])
+        def test_build(dockerbuild, name):
+            dockerbuild.build(name)
+
+        def test_broken(dockerbuild):
+            dockerbuild.expect_failure("broken", stage="1", exit_code=3)
+        """
+    )
+    result = inner.runpytest_subprocess("-n", "2", "-v", "--dockerbuild-report=out")
+    result.assert_outcomes(passed=3)
+    page = inner.path / "out" / "report.html"
+    result.stdout.fnmatch_lines([f"*- dockerbuild report: {page} -*", "*3 passed*"])
+    data = json.loads((inner.path / "out" / "report.json").read_text())
+    assert sorted((image["title"], image["kind"]) for image in data["images"]) == [
+        ("broken/Dockerfile", "failed"), ("one/Dockerfile", "built"), ("two/Dockerfile", "built")
+    ]  # fmt: skip
+    one = next(image for image in data["images"] if image["title"] == "one/Dockerfile")
+    assert [(layer["source"], layer["size"] > 0) for layer in one["layers"]][-2:] == [
+        ("COPY --from=prepare", True), ("RUN", True)
+    ]  # fmt: skip
+    assert page.read_text().count('<section class="image') == 3
+    # -v: the size bars of each build under its row, the largest layer's the longest
+    bars = [f"* {'#' * 15} *2.0 MB  IMPORT", f"* {'#' * 30} *4.0 MB  RUN head -c 4000000 /dev/zero > /pad && true"]
+    result.stdout.fnmatch_lines(bars)

@@ -91,9 +91,11 @@ def pytest_runtest_makereport(
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     reporting.summary(terminalreporter, reporting.gathered_rows(Session.of(config)), config.option.verbose)
+    reporting.report_line(terminalreporter)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if Session.KEY in session.config.stash:
         reporting.hand_over_rows(Session.of(session.config))
+        reporting.build_report(Session.of(session.config))
         Session.of(session.config).finish()
