@@ -16,7 +16,16 @@ from typing import Any
 import pytest
 
 from pytest_dockerbuild import Builder, BuildFailed
-from pytest_dockerbuild.report import BAR_WIDTH, build_entry, failure_entry, merge, render, size_bars, write_report
+from pytest_dockerbuild.report import (
+    BAR_WIDTH,
+    build_entry,
+    failure_entry,
+    lint_entries,
+    merge,
+    render,
+    size_bars,
+    write_report,
+)
 
 EXAMPLES = Path(__file__).parent.parent / "example_projects"
 DEMO = EXAMPLES / "multistage-demo"
@@ -31,7 +40,11 @@ def report_data(dockerbuild: Builder) -> dict[str, Any]:
     gallery = dockerbuild.build(GALLERY)
     builder = dockerbuild.build(GALLERY, target="builder")
     failure = dockerbuild.expect_failure(DEMO, "Dockerfile.failing-test", stage="test-stage", exit_code=1)
-    return merge([{"images": [build_entry(r) for r in (demo, gallery, builder)] + [failure_entry(failure)]}])
+    images = [
+        {**build_entry(r), "lint": lint_entries(dockerbuild, r.dockerfile.path)} for r in (demo, gallery, builder)
+    ]
+    images.append({**failure_entry(failure), "lint": lint_entries(dockerbuild, failure.dockerfile)})
+    return merge([{"images": images}])
 
 
 def by_title(data: dict[str, Any], ending: str) -> dict[str, Any]:
@@ -167,6 +180,9 @@ def test_the_report_in_chromium_offline(report_data: dict[str, Any], tmp_path: P
     failed = next(s for s in parsed.sections if s["title"].endswith("Dockerfile.failing-test"))
     assert failed["stages"]["test-stage"] == "failed"
     assert "step 3, exit code 1" in dom
+    final, builder = by_title(report_data, "gallery/Dockerfile"), by_title(report_data, "--target builder")
+    assert builder["size"] / final["size"] > 10
+    assert f"this image is {builder['size'] / final['size']:.1f} times smaller" in dom
     screenshot = tmp_path / "report.png"
     open_offline(page, tmp_path, f"--screenshot={screenshot}", "--window-size=1280,2000")
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 20_000
@@ -194,6 +210,14 @@ def test_a_report_of_20_images_is_small_and_opens_fast(report_data: dict[str, An
     dom, _, seconds = open_offline(page, tmp_path, "--dump-dom")
     assert dom.count('<section class="image') == 20
     assert seconds - baseline < 1.0, f"the report took {seconds:.2f} s, an empty page {baseline:.2f} s"
+
+
+def test_lint_findings_are_shown_per_image(dockerbuild: Builder, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM diamol/base AS unused\nFROM diamol/base\nRUN true\n")
+    findings = lint_entries(dockerbuild, tmp_path / "Dockerfile")
+    assert {"rule": "DB001", "line": 1} in [{"rule": f["rule"], "line": f["line"]} for f in findings]
+    entry = {**failure_entry(BuildFailed(dockerfile=tmp_path / "Dockerfile", reason="r")), "lint": findings}
+    assert "<td>DB001</td>" in render({"images": [entry]})
 
 
 def test_a_failure_without_its_dockerfile_is_still_reported(tmp_path: Path) -> None:

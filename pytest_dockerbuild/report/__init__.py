@@ -7,7 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pytest_dockerbuild.report.data import REPORT_VERSION, attribute_layers, build_entry, collect, failure_entry, merge
+from pytest_dockerbuild.report.data import (
+    REPORT_VERSION,
+    attribute_layers,
+    build_entry,
+    collect,
+    failure_entry,
+    lint_entries,
+    merge,
+)
 from pytest_dockerbuild.report.html import BAR_WIDTH, render
 from pytest_dockerbuild.report.terminal import size_bars
 
@@ -18,6 +26,7 @@ __all__ = [
     "build_entry",
     "collect",
     "failure_entry",
+    "lint_entries",
     "merge",
     "render",
     "size_bars",

@@ -3,11 +3,12 @@ dicts, so that pytest-xdist workers can hand theirs to the controller as JSON.
 
 One image entry::
 
-    {"title", "kind": "built" | "reused" | "failed", "backend", "image_id", "size", "seconds",
+    {"title", "dockerfile", "kind": "built" | "reused" | "failed", "backend", "image_id", "size", "seconds",
      "target", "layers": [{"instruction", "size", "source", "stage"}],
      "sources": [{"source", "size"}], "stages": [{"ref", "built", "status", "from_stage",
      "base", "copies_from", "steps": [{"step", "instruction", "line", "cached", "seconds"}]}],
-     "failure": None | {"stage", "step", "steps_in_stage", "instruction", "line", "exit_code", "reason"}}
+     "failure": None | {"stage", "step", "steps_in_stage", "instruction", "line", "exit_code", "reason"},
+     "lint": [{"rule", "line", "severity", "message"}]}
 
 The layers of an image's history are matched to the Dockerfile's instructions from the newest
 back (the history does not keep ``--from``); what is older than the target's first stage is its
@@ -25,8 +26,9 @@ from pytest_dockerbuild.dockerfile import Dockerfile
 from pytest_dockerbuild.dockerfile.model import Instruction, Stage
 from pytest_dockerbuild.errors import BuildFailed, DockerbuildError
 from pytest_dockerbuild.image.image import Layer
+from pytest_dockerbuild.lint import check_dockerfile
 
-__all__ = ["REPORT_VERSION", "attribute_layers", "build_entry", "collect", "failure_entry", "merge"]
+__all__ = ["REPORT_VERSION", "attribute_layers", "build_entry", "collect", "failure_entry", "lint_entries", "merge"]
 
 REPORT_VERSION = 1
 Entry = dict[str, Any]
@@ -43,9 +45,22 @@ def collect(builder: Builder | None) -> Entry:
         identity = (result.image.id, result.request.describe())
         if identity not in seen:
             seen.add(identity)
-            images.append(build_entry(result))
-    images += [failure_entry(failure) for failure in builder.failures]
+            images.append({**build_entry(result), "lint": lint_entries(builder, result.dockerfile.path)})
+    for failure in builder.failures:
+        images.append({**failure_entry(failure), "lint": lint_entries(builder, failure.dockerfile)})
     return {"version": REPORT_VERSION, "images": images}
+
+
+def lint_entries(builder: Builder, dockerfile: Path) -> list[Entry]:
+    """The static checks' findings for a Dockerfile, with the session's substitutions and ignores
+    (none if it is gone or does not parse)."""
+    try:
+        parsed = Dockerfile.load(dockerfile)
+    except (DockerbuildError, OSError):
+        return []
+    findings = check_dockerfile(parsed, image_map=builder.image_map, ignore=builder.lint_ignore,
+                                targets=builder.lint_targets)  # fmt: skip
+    return [{"rule": f.rule, "line": f.line, "severity": f.severity, "message": f.message} for f in findings]
 
 
 def merge(parts: Sequence[Entry]) -> Entry:
@@ -59,6 +74,7 @@ def merge(parts: Sequence[Entry]) -> Entry:
             if image["kind"] == "failed" or identity not in seen:
                 seen.add(identity)
                 images.append(image)
+    images.sort(key=lambda image: image["kind"] != "failed")  # the failures first
     return {"version": REPORT_VERSION, "images": images}
 
 
@@ -81,6 +97,7 @@ def build_entry(result: BuildResult) -> Entry:
         stages.append({**_stage_shape(parsed, stage), "built": status != "skipped", "status": status, "steps": steps})
     return {
         "title": result.request.describe(),
+        "dockerfile": str(result.request.dockerfile),
         "kind": "reused" if result.reused else "built",
         "backend": result.backend,
         "image_id": result.image.id,
@@ -112,6 +129,7 @@ def failure_entry(failure: BuildFailed) -> Entry:
     title = f"{shown}" + (f" --target {failure.target}" if failure.target else "")
     return {
         "title": title,
+        "dockerfile": str(failure.dockerfile),
         "kind": "failed",
         "backend": failure.backend,
         "image_id": None,

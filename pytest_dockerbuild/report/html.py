@@ -36,6 +36,8 @@ g.stage[data-status=failed] rect{fill:#fde0e0;stroke:#d33;stroke-width:2.5}
 g.stage[data-status=failed] text.detail{fill:#b00}
 line.from{stroke:#555;stroke-width:1.5}line.copy{stroke:#6aa84f;stroke-width:1.5;stroke-dasharray:5 3}
 .failure{color:#b00;font-family:monospace;white-space:pre-wrap}
+table.lint{border-collapse:collapse;font-size:12px}table.lint td{padding:2px 8px;border-top:1px solid #eee}
+tr.error td{color:#b00}
 """
 
 
@@ -52,12 +54,39 @@ def render(data: dict[str, Any]) -> str:
         "<h1>pytest-dockerbuild: the run's builds</h1>",
         f'<p class="meta">{built} images, {len(images) - built} failed builds</p>',
     ]
-    parts += [_image(number, image) for number, image in enumerate(images)]
+    parts += [_image(number, image, _compared(image, images)) for number, image in enumerate(images)]
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def _image(number: int, image: dict[str, Any]) -> str:
+def _compared(image: dict[str, Any], images: Sequence[dict[str, Any]]) -> str:
+    """This image's size against the other builds of its Dockerfile (e.g. final vs builder)."""
+    if image["kind"] == "failed" or not image["size"]:
+        return ""
+    rows = [
+        f'<li data-other="{escape(other["title"])}">{escape(other["title"])}: {human_size(other["size"])}, '
+        f"this image is {other['size'] / image['size']:.1f} times smaller"
+        if other["size"] >= image["size"]
+        else f'<li data-other="{escape(other["title"])}">{escape(other["title"])}: {human_size(other["size"])}, '
+        f"this image is {image['size'] / max(other['size'], 1):.1f} times larger"
+        for other in images
+        if other is not image and other["kind"] != "failed" and other.get("dockerfile") == image.get("dockerfile")
+    ]
+    return f'<h3>Other builds of this Dockerfile</h3><ul class="compared">{"".join(rows)}</ul>' if rows else ""
+
+
+def _lint(findings: Sequence[dict[str, Any]]) -> str:
+    if not findings:
+        return '<h3>Lint</h3><p class="none">no finding</p>'
+    rows = "".join(
+        f'<tr class="{escape(f["severity"])}"><td>{f["line"]}</td><td>{escape(f["rule"])}</td>'
+        f"<td>{escape(f['severity'])}</td><td>{escape(f['message'])}</td></tr>"
+        for f in findings
+    )
+    return f'<h3>Lint</h3><table class="lint"><tr><th>line</th><th>rule</th><th></th><th></th></tr>{rows}</table>'
+
+
+def _image(number: int, image: dict[str, Any], compared: str = "") -> str:
     kind = image["kind"]
     size = f"{human_size(image['size'])}, " if kind != "failed" else ""
     out = [
@@ -78,6 +107,9 @@ def _image(number: int, image: dict[str, Any]) -> str:
         out.append("<h3>Stages</h3>")
         out.append(_graph(image["stages"], image.get("failure")))
     out.append(_timeline(image))
+    out.append(compared)
+    if "lint" in image:
+        out.append(_lint(image["lint"]))
     out.append("</section>")
     return "\n".join(out)
 
@@ -173,7 +205,7 @@ def _timeline(image: dict[str, Any]) -> str:
                 f'<text x="0" y="{y + 14}">{escape(text[:60])}<title>{escape(text)}</title></text>'
                 f'<rect class="step {state}" x="{LABEL_WIDTH}" y="{y}" width="{width:.3f}" height="{ROW - 4}" '
                 f'data-seconds="{seconds:.3f}"></rect>'
-                f'<text x="{LABEL_WIDTH + width + 6:.1f}" y="{y + 14}">{seconds:.1f} s {state}</text>'
+                f'<text x="{LABEL_WIDTH + width + 6:.1f}" y="{y + 14}">{seconds:.2f} s {state}</text>'
             )
         out.append("</svg></div>")
     return "\n".join(out)
