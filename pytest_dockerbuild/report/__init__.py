@@ -16,11 +16,12 @@ from pytest_dockerbuild.report.data import (
     lint_entries,
     merge,
 )
-from pytest_dockerbuild.report.html import BAR_WIDTH, render
+from pytest_dockerbuild.report.html import BAR_WIDTH, CSP, render
 from pytest_dockerbuild.report.terminal import size_bars
 
 __all__ = [
     "BAR_WIDTH",
+    "CSP",
     "REPORT_VERSION",
     "attribute_layers",
     "build_entry",

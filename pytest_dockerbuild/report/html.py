@@ -65,14 +65,19 @@ def _compared(image: dict[str, Any], images: Sequence[dict[str, Any]]) -> str:
         return ""
     rows = [
         f'<li data-other="{escape(other["title"])}">{escape(other["title"])}: {human_size(other["size"])}, '
-        f"this image is {other['size'] / image['size']:.1f} times smaller"
-        if other["size"] >= image["size"]
-        else f'<li data-other="{escape(other["title"])}">{escape(other["title"])}: {human_size(other["size"])}, '
-        f"this image is {image['size'] / max(other['size'], 1):.1f} times larger"
+        f"{_ratio(image['size'], other['size'])}</li>"
         for other in images
         if other is not image and other["kind"] != "failed" and other.get("dockerfile") == image.get("dockerfile")
     ]
     return f'<h3>Other builds of this Dockerfile</h3><ul class="compared">{"".join(rows)}</ul>' if rows else ""
+
+
+def _ratio(size: int, other: int) -> str:
+    if max(size, other) < 1.05 * max(min(size, other), 1):
+        return "about the same size as this image"
+    if other > size:
+        return f"this image is {other / max(size, 1):.1f} times smaller"
+    return f"this image is {size / max(other, 1):.1f} times larger"
 
 
 def _lint(findings: Sequence[dict[str, Any]]) -> str:
