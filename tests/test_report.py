@@ -44,7 +44,8 @@ def report_data(dockerbuild: Builder) -> dict[str, Any]:
     builder = dockerbuild.build(GALLERY, target="builder")
     failure = dockerbuild.expect_failure(DEMO, "Dockerfile.failing-test", stage="test-stage", exit_code=1)
     images = [
-        {**build_entry(r), "lint": lint_entries(dockerbuild, r.dockerfile.path)} for r in (demo, gallery, builder)
+        {**build_entry(r, files=r is not builder), "lint": lint_entries(dockerbuild, r.dockerfile.path)}
+        for r in (demo, gallery, builder)
     ]
     images.append({**failure_entry(failure), "lint": lint_entries(dockerbuild, failure.dockerfile)})
     return merge([{"images": images}])
@@ -66,6 +67,25 @@ def test_layers_are_labelled_with_their_instruction_and_source(report_data: dict
         layer["size"] for layer in gallery["layers"] if layer["instruction"] == "COPY index.html ."
     )
     assert sum(sources.values()) == sum(layer["size"] for layer in gallery["layers"])
+
+
+def test_the_folders_of_the_final_file_tree(dockerbuild: Builder, report_data: dict[str, Any]) -> None:
+    gallery = by_title(report_data, "image-gallery/Dockerfile")
+    files = dockerbuild.build(GALLERY).image.files
+    assert sum(folder["size"] for folder in gallery["folders"]) == sum(
+        entry.size for entry in files.values() if entry.type == "file"
+    )
+    web = next(folder for folder in gallery["folders"] if folder["path"] == "/web")
+    assert web == {
+        "path": "/web",
+        "size": files["/web/server"].size + files["/web/index.html"].size,
+        "children": [
+            {"path": "/web/server", "size": files["/web/server"].size},
+            {"path": "/web/index.html", "size": files["/web/index.html"].size},
+        ],
+    }
+    assert gallery["folders"][0] is web, "the biggest first"
+    assert by_title(report_data, "--target builder")["folders"] == [], "not asked for"
 
 
 def test_stages_and_steps(report_data: dict[str, Any]) -> None:
@@ -180,6 +200,7 @@ def test_the_report_in_chromium_offline(report_data: dict[str, Any], tmp_path: P
         len(by_title(report_data, "image-gallery/Dockerfile")["layers"]),
         len(by_title(report_data, "image-gallery/Dockerfile")["sources"]),
     ]
+    assert 'class="folder" data-path="/web"' in dom
     failed = next(s for s in parsed.sections if s["title"].endswith("Dockerfile.failing-test"))
     assert failed["stages"]["test-stage"] == "failed"
     assert "step 3, exit code 1" in dom

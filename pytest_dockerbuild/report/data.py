@@ -8,7 +8,7 @@ One image entry::
      "sources": [{"source", "size"}], "stages": [{"ref", "built", "status", "from_stage",
      "base", "copies_from", "steps": [{"step", "instruction", "line", "cached", "seconds"}]}],
      "failure": None | {"stage", "step", "steps_in_stage", "instruction", "line", "exit_code", "reason"},
-     "lint": [{"rule", "line", "severity", "message"}]}
+     "lint": [{"rule", "line", "severity", "message"}], "folders": [{"path", "size", "children"}]}
 
 The layers of an image's history are matched to the Dockerfile's instructions from the newest
 back (the history does not keep ``--from``); what is older than the target's first stage is its
@@ -27,6 +27,7 @@ from pytest_dockerbuild.dockerfile.model import Instruction, Stage
 from pytest_dockerbuild.errors import BuildFailed, DockerbuildError
 from pytest_dockerbuild.image.image import Layer
 from pytest_dockerbuild.lint import check_dockerfile
+from pytest_dockerbuild.report.treemap import folder_sizes
 
 __all__ = ["REPORT_VERSION", "attribute_layers", "build_entry", "collect", "failure_entry", "lint_entries", "merge"]
 
@@ -45,7 +46,7 @@ def collect(builder: Builder | None) -> Entry:
         identity = (result.image.id, result.request.describe())
         if identity not in seen:
             seen.add(identity)
-            images.append({**build_entry(result), "lint": lint_entries(builder, result.dockerfile.path)})
+            images.append({**build_entry(result, files=True), "lint": lint_entries(builder, result.dockerfile.path)})
     for failure in builder.failures:
         images.append({**failure_entry(failure), "lint": lint_entries(builder, failure.dockerfile)})
     return {"version": REPORT_VERSION, "images": images}
@@ -78,8 +79,9 @@ def merge(parts: Sequence[Entry]) -> Entry:
     return {"version": REPORT_VERSION, "images": images}
 
 
-def build_entry(result: BuildResult) -> Entry:
-    """A successful (or reused) build."""
+def build_entry(result: BuildResult, files: bool = False) -> Entry:
+    """A successful (or reused) build; with ``files``, the folder sizes of its file tree too
+    (one ``docker save`` of the image, unless an earlier run kept its index)."""
     parsed = result.dockerfile
     target = result.target_stage
     layers = attribute_layers(result.image.layers, parsed, parsed.stage(target.index))
@@ -108,7 +110,15 @@ def build_entry(result: BuildResult) -> Entry:
         "sources": _by_source(layers),
         "stages": stages,
         "failure": None,
+        "folders": _folders(result) if files else [],
     }
+
+
+def _folders(result: BuildResult) -> list[Entry]:
+    try:
+        return folder_sizes(result.image.files)
+    except DockerbuildError:
+        return []  # the image can no longer be read: the report shows it without its treemap
 
 
 def failure_entry(failure: BuildFailed) -> Entry:

@@ -13,6 +13,7 @@ from html import escape
 from typing import Any
 
 from pytest_dockerbuild.image.sizes import human_size
+from pytest_dockerbuild.report.treemap import treemap
 
 __all__ = ["BAR_WIDTH", "CSP", "render"]
 
@@ -36,6 +37,7 @@ g.stage[data-status=failed] rect{fill:#fde0e0;stroke:#d33;stroke-width:2.5}
 g.stage[data-status=failed] text.detail{fill:#b00}
 line.from{stroke:#555;stroke-width:1.5}line.copy{stroke:#6aa84f;stroke-width:1.5;stroke-dasharray:5 3}
 .failure{color:#b00;font-family:monospace;white-space:pre-wrap}
+g.folder rect{fill:#cfdcf3;stroke:#fff}g.entry rect{fill:#e8f0fc;stroke:#fff}svg.treemap text{font-size:11px}
 table.lint{border-collapse:collapse;font-size:12px}table.lint td{padding:2px 8px;border-top:1px solid #eee}
 tr.error td{color:#b00}
 """
@@ -108,6 +110,9 @@ def _image(number: int, image: dict[str, Any], compared: str = "") -> str:
         out.append(_bars([(layer["instruction"], layer["size"]) for layer in image["layers"]], "bar layer"))
         out.append("<h3>Size by source</h3>")
         out.append(_bars([(source["source"], source["size"]) for source in image["sources"]], "bar src"))
+        if image.get("folders"):
+            out.append("<h3>Folders of the final file tree</h3>")
+            out.append(treemap(image["folders"]))
     if image["stages"]:
         out.append("<h3>Stages</h3>")
         out.append(_graph(image["stages"], image.get("failure")))
