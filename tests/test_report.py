@@ -18,6 +18,7 @@ import pytest
 from conftest import INI
 
 from pytest_dockerbuild import Builder, BuildFailed
+from pytest_dockerbuild.image.efficiency import analyze
 from pytest_dockerbuild.report import (
     BAR_WIDTH,
     CSP,
@@ -85,6 +86,10 @@ def test_the_folders_of_the_final_file_tree(dockerbuild: Builder, report_data: d
         ],
     }
     assert gallery["folders"][0] is web, "the biggest first"
+    figures = analyze(dockerbuild.build(GALLERY).image.filesystem_layers)
+    assert gallery["efficiency"]["score"] == figures.score
+    assert gallery["efficiency"]["wasted_bytes"] == figures.wasted_bytes
+    assert [p["path"] for p in gallery["efficiency"]["inefficient"]] == [p.path for p in figures.inefficient[:5]]
     assert by_title(report_data, "--target builder")["folders"] == [], "not asked for"
 
 
@@ -201,6 +206,8 @@ def test_the_report_in_chromium_offline(report_data: dict[str, Any], tmp_path: P
         len(by_title(report_data, "image-gallery/Dockerfile")["sources"]),
     ]
     assert 'class="folder" data-path="/web"' in dom
+    score = by_title(report_data, "image-gallery/Dockerfile")["efficiency"]["score"]
+    assert f'class="efficiency" data-score="{score:.6f}"' in dom
     failed = next(s for s in parsed.sections if s["title"].endswith("Dockerfile.failing-test"))
     assert failed["stages"]["test-stage"] == "failed"
     assert "step 3, exit code 1" in dom

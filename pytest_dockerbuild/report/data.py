@@ -8,7 +8,8 @@ One image entry::
      "sources": [{"source", "size"}], "stages": [{"ref", "built", "status", "from_stage",
      "base", "copies_from", "steps": [{"step", "instruction", "line", "cached", "seconds"}]}],
      "failure": None | {"stage", "step", "steps_in_stage", "instruction", "line", "exit_code", "reason"},
-     "lint": [{"rule", "line", "severity", "message"}], "folders": [{"path", "size", "children"}]}
+     "lint": [{"rule", "line", "severity", "message"}], "folders": [{"path", "size", "children"}],
+     "efficiency": None | {"score", "wasted_bytes", "user_wasted_percent", "inefficient": [{"path", "count", "size"}]}}
 
 The layers of an image's history are matched to the Dockerfile's instructions from the newest
 back (the history does not keep ``--from``); what is older than the target's first stage is its
@@ -17,6 +18,7 @@ base image.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from pytest_dockerbuild.build import Builder, BuildResult
 from pytest_dockerbuild.dockerfile import Dockerfile
 from pytest_dockerbuild.dockerfile.model import Instruction, Stage
 from pytest_dockerbuild.errors import BuildFailed, DockerbuildError
+from pytest_dockerbuild.image.efficiency import analyze
 from pytest_dockerbuild.image.image import Layer
 from pytest_dockerbuild.lint import check_dockerfile
 from pytest_dockerbuild.report.treemap import folder_sizes
@@ -111,6 +114,7 @@ def build_entry(result: BuildResult, files: bool = False) -> Entry:
         "stages": stages,
         "failure": None,
         "folders": _folders(result) if files else [],
+        "efficiency": _efficiency(result) if files else None,
     }
 
 
@@ -119,6 +123,21 @@ def _folders(result: BuildResult) -> list[Entry]:
         return folder_sizes(result.image.files)
     except DockerbuildError:
         return []  # the image can no longer be read: the report shows it without its treemap
+
+
+def _efficiency(result: BuildResult) -> Entry | None:
+    """dive's figures for the image (from the same export as its file tree)."""
+    try:
+        figures = analyze(result.image.filesystem_layers)
+    except DockerbuildError:
+        return None
+    wasted = figures.user_wasted_percent
+    return {
+        "score": figures.score,
+        "wasted_bytes": figures.wasted_bytes,
+        "user_wasted_percent": wasted if math.isfinite(wasted) else None,  # dive's NaN / inf: not JSON
+        "inefficient": [{"path": p.path, "count": p.count, "size": p.cumulative_size} for p in figures.inefficient[:5]],
+    }
 
 
 def failure_entry(failure: BuildFailed) -> Entry:

@@ -74,6 +74,22 @@ def _compared(image: dict[str, Any], images: Sequence[dict[str, Any]]) -> str:
     return f'<h3>Other builds of this Dockerfile</h3><ul class="compared">{"".join(rows)}</ul>' if rows else ""
 
 
+def _efficiency(figures: dict[str, Any]) -> str:
+    """dive's figures: efficiency, wasted bytes, and the paths that occur in several layers."""
+    wasted = figures["user_wasted_percent"]
+    line = (
+        f'<p class="efficiency" data-score="{figures["score"]:.6f}" data-wasted="{figures["wasted_bytes"]}">'
+        f"efficiency {figures['score']:.2%}, wasted {human_size(figures['wasted_bytes'])}"
+        + (f", user wasted {wasted:.2%}" if wasted is not None else "")
+        + "</p>"
+    )
+    rows = "".join(
+        f"<tr><td>{escape(p['path'])}</td><td>{p['count']} layers</td><td>{human_size(p['size'])}</td></tr>"
+        for p in figures["inefficient"]
+    )
+    return "<h3>Efficiency (dive)</h3>" + line + (f'<table class="lint">{rows}</table>' if rows else "")
+
+
 def _ratio(size: int, other: int) -> str:
     if max(size, other) < 1.05 * max(min(size, other), 1):
         return "about the same size as this image"
@@ -113,6 +129,8 @@ def _image(number: int, image: dict[str, Any], compared: str = "") -> str:
         if image.get("folders"):
             out.append("<h3>Folders of the final file tree</h3>")
             out.append(treemap(image["folders"]))
+        if image.get("efficiency"):
+            out.append(_efficiency(image["efficiency"]))
     if image["stages"]:
         out.append("<h3>Stages</h3>")
         out.append(_graph(image["stages"], image.get("failure")))
