@@ -291,10 +291,15 @@ def test_the_option_writes_one_report_of_every_worker(inner: pytest.Pytester, mo
             dockerbuild.expect_failure("broken", stage="1", exit_code=3)
         """
     )
+    (inner.path / "one.cst.yaml").write_text(
+        "schemaVersion: 2.0.0\nfileExistenceTests:\n  - name: padded\n    path: /pad\n"
+        "  - name: no marker\n    path: /m.txt\n    shouldExist: false\n"
+        "---\nx-dockerbuild:\n  build:\n    context: one\n"
+    )
     result = inner.runpytest_subprocess("-n", "2", "-v", "--dockerbuild-report=out")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=4, failed=1)
     page = inner.path / "out" / "report.html"
-    result.stdout.fnmatch_lines([f"*- dockerbuild report: {page} -*", "*3 passed*"])
+    result.stdout.fnmatch_lines([f"*- dockerbuild report: {page} -*", "*1 failed, 4 passed*"])
     data = json.loads((inner.path / "out" / "report.json").read_text())
     assert sorted((image["title"], image["kind"]) for image in data["images"]) == [
         ("broken/Dockerfile", "failed"), ("one/Dockerfile", "built"), ("two/Dockerfile", "built")
@@ -303,6 +308,10 @@ def test_the_option_writes_one_report_of_every_worker(inner: pytest.Pytester, mo
     assert [(layer["source"], layer["size"] > 0) for layer in one["layers"]][-2:] == [
         ("COPY --from=prepare", True), ("RUN", True)
     ]  # fmt: skip
+    assert sorted((c["test"].rpartition("::")[2], c["outcome"]) for c in one["contracts"]) == [
+        ("file-existence:no marker", "failed"), ("file-existence:padded", "passed")
+    ]  # fmt: skip
+    assert "<h3>Contracts: 1 of 2 passed</h3>" in page.read_text()
     assert page.read_text().count('<section class="image') == 3
     # -v: the size bars of each build under its row, the largest layer's the longest
     bars = [f"* {'#' * 15} *2.0 MB  IMPORT", f"* {'#' * 30} *4.0 MB  RUN head -c 4000000 /dev/zero > /pad && true"]

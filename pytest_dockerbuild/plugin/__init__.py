@@ -51,6 +51,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dockerbuild_lint: a Dockerfile collected for the static checks")
     Session.start(config)
+    config.pluginmanager.register(reporting.ContractOutcomes(config), "dockerbuild-contract-outcomes")
 
 
 @pytest.hookimpl(optionalhook=True)

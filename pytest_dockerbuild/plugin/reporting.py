@@ -23,6 +23,8 @@ from pytest_dockerbuild.report import build_entry, collect, merge, size_bars, wr
 from pytest_dockerbuild.runtime import Container, Network
 
 __all__ = [
+    "CONTRACTS",
+    "ContractOutcomes",
     "REPORT",
     "REPORT_LOG_LINES",
     "annotate",
@@ -38,6 +40,8 @@ __all__ = [
 REPORT_LOG_LINES = 200  #: lines of a build log attached to a failing test's report
 Rows = dict[str, list[Any]]  #: the summary of one process: "builds" and "failures" (rows), "warnings"
 REPORT = pytest.StashKey[str]()  #: the path of the build report written (or why it was not)
+#: the outcomes of the contract items of the run, by image id (a pytest-xdist controller sees its workers')
+CONTRACTS = pytest.StashKey[dict[str, list[dict[str, str]]]]()
 
 
 def header(session: Session) -> str:
@@ -202,7 +206,11 @@ def build_report(session: Session) -> None:
         shared = session.shared_dir()
         if session.has_workers and shared is not None:
             parts += [json.loads(path.read_text()) for path in sorted(shared.glob("report-*.json"))]
-        page = write_report(merge(parts), folder)
+        data = merge(parts)
+        contracts = session.config.stash.get(CONTRACTS, {})
+        for image in data["images"]:
+            image["contracts"] = contracts.get(image.get("image_id") or "", [])
+        page = write_report(data, folder)
     except (DockerbuildError, OSError, ValueError) as error:
         session.config.stash[REPORT] = f"not written: {error}"
         return
@@ -214,3 +222,18 @@ def report_line(reporter: pytest.TerminalReporter) -> None:
     written = reporter.config.stash.get(REPORT, None)
     if written is not None:
         reporter.write_sep("-", f"dockerbuild report: {written}")
+
+
+class ContractOutcomes:
+    """Keeps the outcome of each contract item (its report names the image it checked) for the
+    build report; in a pytest-xdist controller, the reports of its workers' items."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        image = next((value for name, value in report.user_properties if name == "image"), None)
+        if report.when != "call" or not isinstance(image, str):
+            return
+        outcomes = self.config.stash.setdefault(CONTRACTS, {})
+        outcomes.setdefault(image, []).append({"test": report.nodeid, "outcome": report.outcome})

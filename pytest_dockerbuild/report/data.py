@@ -9,7 +9,8 @@ One image entry::
      "base", "copies_from", "steps": [{"step", "instruction", "line", "cached", "seconds"}]}],
      "failure": None | {"stage", "step", "steps_in_stage", "instruction", "line", "exit_code", "reason"},
      "lint": [{"rule", "line", "severity", "message"}], "folders": [{"path", "size", "children"}],
-     "efficiency": None | {"score", "wasted_bytes", "user_wasted_percent", "inefficient": [{"path", "count", "size"}]}}
+     "efficiency": None | {"score", "wasted_bytes", "user_wasted_percent", "inefficient": [{"path", "count", "size"}]},
+     "contracts": [{"test", "outcome"}] (added by the plugin: the contract items that checked the image)}
 
 The layers of an image's history are matched to the Dockerfile's instructions from the newest
 back (the history does not keep ``--from``); what is older than the target's first stage is its

@@ -39,7 +39,7 @@ line.from{stroke:#555;stroke-width:1.5}line.copy{stroke:#6aa84f;stroke-width:1.5
 .failure{color:#b00;font-family:monospace;white-space:pre-wrap}
 g.folder rect{fill:#cfdcf3;stroke:#fff}g.entry rect{fill:#e8f0fc;stroke:#fff}svg.treemap text{font-size:11px}
 table.lint{border-collapse:collapse;font-size:12px}table.lint td{padding:2px 8px;border-top:1px solid #eee}
-tr.error td{color:#b00}
+tr.error td,tr.failed td{color:#b00}
 """
 
 
@@ -98,6 +98,16 @@ def _ratio(size: int, other: int) -> str:
     return f"this image is {size / max(other, 1):.1f} times larger"
 
 
+def _contracts(outcomes: Sequence[dict[str, str]]) -> str:
+    """The contract items that checked this image, and how they ended."""
+    passed = sum(1 for o in outcomes if o["outcome"] == "passed")
+    rows = "".join(
+        f'<tr class="contract {escape(o["outcome"])}"><td>{escape(o["outcome"])}</td><td>{escape(o["test"])}</td></tr>'
+        for o in outcomes
+    )
+    return f'<h3>Contracts: {passed} of {len(outcomes)} passed</h3><table class="lint">{rows}</table>'
+
+
 def _lint(findings: Sequence[dict[str, Any]]) -> str:
     if not findings:
         return '<h3>Lint</h3><p class="none">no finding</p>'
@@ -136,6 +146,8 @@ def _image(number: int, image: dict[str, Any], compared: str = "") -> str:
         out.append(_graph(image["stages"], image.get("failure")))
     out.append(_timeline(image))
     out.append(compared)
+    if image.get("contracts"):
+        out.append(_contracts(image["contracts"]))
     if "lint" in image:
         out.append(_lint(image["lint"]))
     out.append("</section>")
