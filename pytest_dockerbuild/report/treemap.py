@@ -12,7 +12,7 @@ from pytest_dockerbuild.image.sizes import human_size
 
 __all__ = ["folder_sizes", "treemap"]
 
-WIDTH, HEIGHT = 900, 220
+WIDTH, HEIGHT = 900, 140
 
 
 def folder_sizes(files: Mapping[str, FileEntry], top: int = 8, below: int = 6) -> list[dict[str, Any]]:
