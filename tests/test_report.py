@@ -339,3 +339,13 @@ def test_the_ini_option_names_a_folder_under_the_rootdir(
 def test_help_names_the_report_option(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
     result.stdout.fnmatch_lines(["*--dockerbuild-report=DIR*", "*dockerbuild_report (string)*"])
+
+
+def test_merge_shows_what_two_workers_saw_once_and_the_failures_first(tmp_path: Path) -> None:
+    failure = failure_entry(BuildFailed(dockerfile=tmp_path / "Dockerfile", reason="r", stage="s", exit_code=1))
+    other = failure_entry(BuildFailed(dockerfile=tmp_path / "Dockerfile", reason="r", stage="s", exit_code=2))
+    built = {"kind": "built", "image_id": "sha256:1", "title": "app/Dockerfile"}
+    merged = merge([{"images": [built, failure]}, {"images": [dict(built), dict(failure), other]}])
+    assert [(image["kind"], (image.get("failure") or {}).get("exit_code")) for image in merged["images"]] == [
+        ("failed", 1), ("failed", 2), ("built", None)
+    ]  # fmt: skip

@@ -70,13 +70,14 @@ def lint_entries(builder: Builder, dockerfile: Path) -> list[Entry]:
 
 def merge(parts: Sequence[Entry]) -> Entry:
     """One report of the parts of several processes (a pytest-xdist controller's and its
-    workers'); an image built by two workers is shown once."""
+    workers'); an image built by two workers, or a failure both saw, is shown once."""
     images: list[Entry] = []
     seen: set[tuple[str, str, str]] = set()
     for part in parts:
         for image in part.get("images", []):
-            identity = (image["kind"], image.get("image_id") or "", image["title"])
-            if image["kind"] == "failed" or identity not in seen:
+            where = image.get("image_id") or str(sorted((image.get("failure") or {}).items()))
+            identity = (image["kind"], where, image["title"])
+            if identity not in seen:
                 seen.add(identity)
                 images.append(image)
     images.sort(key=lambda image: image["kind"] != "failed")  # the failures first
