@@ -51,6 +51,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dockerbuild_lint: a Dockerfile collected for the static checks")
     Session.start(config)
+    config.pluginmanager.register(reporting.ContractOutcomes(config), "dockerbuild-contract-outcomes")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -91,9 +92,11 @@ def pytest_runtest_makereport(
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     reporting.summary(terminalreporter, reporting.gathered_rows(Session.of(config)), config.option.verbose)
+    reporting.report_line(terminalreporter)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if Session.KEY in session.config.stash:
         reporting.hand_over_rows(Session.of(session.config))
+        reporting.build_report(Session.of(session.config))
         Session.of(session.config).finish()

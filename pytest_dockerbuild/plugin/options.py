@@ -58,6 +58,11 @@ def _build_options(parser: pytest.Parser, group: pytest.OptionGroup) -> None:
     parser.addini("dockerbuild_keep_images", "How many images per project and stage the plugin keeps tagged (for "
                   "reuse and the layer cache); older ones are untagged at the end of a run that builds the "
                   "project.", default="3")  # fmt: skip
+    group.addoption("--dockerbuild-report", default=None, metavar="DIR",
+                    help="Write a report of the run's builds into DIR at the end: report.html (self-contained: "
+                    "sizes by layer and source, stage graphs, step timelines) and report.json.")  # fmt: skip
+    parser.addini("dockerbuild_report", "Folder of the build report (like --dockerbuild-report), relative to the "
+                  "rootdir.", default="")  # fmt: skip
     parser.addini("dockerbuild_require_engine", "Fail (instead of skip) tests that need Docker when no engine "
                   "answers; on by default when CI is set.", type="bool", default=False)  # fmt: skip
 
@@ -124,6 +129,7 @@ class Options:
     contracts: list[str] = field(default_factory=lambda: list(CONTRACT_PATTERNS))
     images: dict[str, str] = field(default_factory=dict)  #: ``--dockerbuild-image NAME=IMAGE``
     baseline: SizeBaseline | None = None
+    report: Path | None = None  #: the folder of the build report (``--dockerbuild-report``)
 
     @classmethod
     def read(cls, config: pytest.Config) -> Options:
@@ -151,7 +157,7 @@ class Options:
             lint_targets=list(config.getini("dockerbuild_lint_targets")),
             contracts=list(config.getini("dockerbuild_contracts")),
             images=_named_images(config.getoption("dockerbuild_image") or []),
-            baseline=_baseline(config),
+            baseline=_baseline(config), report=_report(config),
         )  # fmt: skip
 
 
@@ -201,3 +207,13 @@ def _baseline(config: pytest.Config) -> SizeBaseline | None:
         return SizeBaseline(Path(path).resolve(), tolerance, update=update)
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
+
+
+def _report(config: pytest.Config) -> Path | None:
+    """``--dockerbuild-report`` (relative to the current folder), else ini ``dockerbuild_report``
+    (relative to the rootdir)."""
+    given = config.getoption("dockerbuild_report")
+    if given:
+        return Path(given).resolve()
+    ini = str(config.getini("dockerbuild_report")).strip()
+    return (config.rootpath / ini).resolve() if ini else None

@@ -9,7 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import pytest
+import requests
 
 from pytest_dockerbuild.build import Builder, BuildResult
 from pytest_dockerbuild.compose import Stacks
@@ -17,12 +19,29 @@ from pytest_dockerbuild.engine.naming import LABEL_RUN
 from pytest_dockerbuild.errors import BuildFailed, DockerbuildError, EngineUnavailable
 from pytest_dockerbuild.image import human_size
 from pytest_dockerbuild.plugin.session import ITEM, ItemRecord, Session
+from pytest_dockerbuild.report import build_entry, collect, merge, size_bars, write_report
 from pytest_dockerbuild.runtime import Container, Network
 
-__all__ = ["REPORT_LOG_LINES", "annotate", "gathered_rows", "hand_over_rows", "header", "rows", "summary"]
+__all__ = [
+    "CONTRACTS",
+    "ContractOutcomes",
+    "REPORT",
+    "REPORT_LOG_LINES",
+    "annotate",
+    "build_report",
+    "gathered_rows",
+    "hand_over_rows",
+    "header",
+    "report_line",
+    "rows",
+    "summary",
+]
 
 REPORT_LOG_LINES = 200  #: lines of a build log attached to a failing test's report
 Rows = dict[str, list[Any]]  #: the summary of one process: "builds" and "failures" (rows), "warnings"
+REPORT = pytest.StashKey[str]()  #: the path of the build report written (or why it was not)
+#: the outcomes of the contract items of the run, by image id (a pytest-xdist controller sees its workers')
+CONTRACTS = pytest.StashKey[dict[str, list[dict[str, str]]]]()
 
 
 def header(session: Session) -> str:
@@ -88,9 +107,9 @@ def _log_section(log: Sequence[str], path: Path | None, total: int | None = None
     return "\n".join([where, *shown])
 
 
-def rows(builder: Builder | None) -> Rows:
+def rows(builder: Builder | None, bars: bool = False) -> Rows:
     """The summary's rows of one process's builds, as plain data (a pytest-xdist worker hands them
-    to the controller, which prints one table)."""
+    to the controller, which prints one table); with ``bars``, each build's size bars (``-v``)."""
     if builder is None:
         return {"builds": [], "failures": [], "warnings": []}
     builds = []
@@ -101,10 +120,19 @@ def rows(builder: Builder | None) -> Rows:
         stages = [[stage.ref, stage.seconds, f"{stage.cache_hits}/{stage.cacheable_steps}"]
                   for stage in result.stages if stage.steps]  # fmt: skip
         builds.append({"backend": result.backend, "size": result.image.size, "seconds": result.seconds,
-                       "cached": cached, "what": result.request.describe(), "stages": stages})  # fmt: skip
+                       "cached": cached, "what": result.request.describe(), "stages": stages,
+                       "bars": _bars(result) if bars else []})  # fmt: skip
     failures = [{"backend": failure.backend, "expected": builder.is_expected(failure), "what": _where(failure)}
                 for failure in builder.failures]  # fmt: skip
     return {"builds": builds, "failures": failures, "warnings": list(builder.warnings)}
+
+
+def _bars(result: BuildResult) -> list[str]:
+    """The size bars of a build (none if its image can no longer be read)."""
+    try:
+        return size_bars(build_entry(result))
+    except (DockerbuildError, docker.errors.DockerException, requests.RequestException):
+        return []
 
 
 def _where(failure: BuildFailed) -> str:
@@ -121,12 +149,14 @@ def hand_over_rows(session: Session) -> None:
     if session.worker is None or shared is None or session.built is None:
         return
     shared.mkdir(parents=True, exist_ok=True)
-    (shared / f"summary-{session.worker}.json").write_text(json.dumps(rows(session.built)))
+    (shared / f"summary-{session.worker}.json").write_text(json.dumps(rows(session.built, _verbose(session))))
+    if session.options.report is not None:
+        (shared / f"report-{session.worker}.json").write_text(json.dumps(collect(session.built)))
 
 
 def gathered_rows(session: Session) -> list[Rows]:
     """This process's summary rows, and (in a pytest-xdist controller) its workers'."""
-    gathered = [rows(session.built)]
+    gathered = [rows(session.built, _verbose(session))]
     shared = session.shared_dir()
     if session.has_workers and shared is not None:
         gathered += [json.loads(path.read_text()) for path in sorted(shared.glob("summary-*.json"))]
@@ -153,7 +183,57 @@ def summary(reporter: pytest.TerminalReporter, gathered: Sequence[Rows], verbose
         write(f"{row['backend']:8} {size:>10} {row['seconds']:7.1f} s {row['cached']:>8}  {row['what']}")
         for ref, seconds, cached in row["stages"] if verbose > 0 else []:
             write(f"{'':8} {'':>10} {seconds:7.1f} s {cached:>8}    stage {ref}")
+        for bar in row.get("bars", []) if verbose > 0 else []:
+            write(f"{'':8} {bar}")
     for row in failures:
         write(f"{row['backend']:8} {'expected' if row['expected'] else 'FAILED':>10} {'':>9} {'':>8}  {row['what']}")
     for warning in sorted({warning for part in gathered for warning in part["warnings"]}):
         write(f"warning: {warning}")
+
+
+def _verbose(session: Session) -> bool:
+    return int(session.config.option.verbose) > 0
+
+
+def build_report(session: Session) -> None:
+    """The controller (or a run without workers) writes the build report of the run's builds,
+    its workers' included, into ``--dockerbuild-report``'s folder."""
+    folder = session.options.report
+    if folder is None or session.worker is not None:
+        return
+    try:
+        parts = [collect(session.built)]
+        shared = session.shared_dir()
+        if session.has_workers and shared is not None:
+            parts += [json.loads(path.read_text()) for path in sorted(shared.glob("report-*.json"))]
+        data = merge(parts)
+        contracts = session.config.stash.get(CONTRACTS, {})
+        for image in data["images"]:
+            image["contracts"] = contracts.get(image.get("image_id") or "", [])
+        page = write_report(data, folder)
+    except (DockerbuildError, OSError, ValueError) as error:
+        session.config.stash[REPORT] = f"not written: {error}"
+        return
+    session.config.stash[REPORT] = str(page)
+
+
+def report_line(reporter: pytest.TerminalReporter) -> None:
+    """The build report's path, as the last line before pytest's own."""
+    written = reporter.config.stash.get(REPORT, None)
+    if written is not None:
+        reporter.write_sep("-", f"dockerbuild report: {written}")
+
+
+class ContractOutcomes:
+    """Keeps the outcome of each contract item (its report names the image it checked) for the
+    build report; in a pytest-xdist controller, the reports of its workers' items."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        image = next((value for name, value in report.user_properties if name == "image"), None)
+        if report.when != "call" or not isinstance(image, str):
+            return
+        outcomes = self.config.stash.setdefault(CONTRACTS, {})
+        outcomes.setdefault(image, []).append({"test": report.nodeid, "outcome": report.outcome})
