@@ -4,6 +4,7 @@ what they say for one run, read once (bad values are usage errors at start)."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from pytest_dockerbuild.build.registry import AUTO, choices
 from pytest_dockerbuild.dockerfile import parse_image_map
+from pytest_dockerbuild.engine.registry import valid_address
 from pytest_dockerbuild.image.efficiency import SizeBaseline, parse_tolerance
 from pytest_dockerbuild.lint import SEVERITIES
 
@@ -48,6 +50,10 @@ def _build_options(parser: pytest.Parser, group: pytest.OptionGroup) -> None:
                     "containers and networks of ended runs, and the images built from folders under the rootdir "
                     "(or from folders that are gone); with PROJECT (a context folder, or a project id as the "
                     "summary shows it), that project's images.")  # fmt: skip
+    group.addoption("--dockerbuild-push", default=None, metavar="REGISTRY",
+                    help="Push each built image whose tests all passed to REGISTRY (host:port[/prefix]) at the end "
+                    "of the run, as <project>:<stage>-k<content key> and <project>:<stage>-<push tag>.")  # fmt: skip
+    parser.addini("dockerbuild_push_tag", "The user tag of pushed images (after the stage name).", default="tested")
     parser.addini("dockerbuild_log_lines", "Lines of build log shown in a build failure.", default="20")
     group.addoption("--dockerbuild-build-logs", choices=BUILD_LOGS, default=None,
                     help="Build logs attached to a failing test's report: of its failed builds only (failed, the "
@@ -124,6 +130,8 @@ class Options:
     contracts: list[str] = field(default_factory=lambda: list(CONTRACT_PATTERNS))
     images: dict[str, str] = field(default_factory=dict)  #: ``--dockerbuild-image NAME=IMAGE``
     baseline: SizeBaseline | None = None
+    push: str | None = None  #: ``--dockerbuild-push REGISTRY``
+    push_tag: str = "tested"  #: ``dockerbuild_push_tag``
 
     @classmethod
     def read(cls, config: pytest.Config) -> Options:
@@ -151,7 +159,7 @@ class Options:
             lint_targets=list(config.getini("dockerbuild_lint_targets")),
             contracts=list(config.getini("dockerbuild_contracts")),
             images=_named_images(config.getoption("dockerbuild_image") or []),
-            baseline=_baseline(config),
+            baseline=_baseline(config), push=_push(config), push_tag=_push_tag(config),
         )  # fmt: skip
 
 
@@ -187,6 +195,20 @@ def _named_images(specs: list[str]) -> dict[str, str]:
             raise pytest.UsageError(f"--dockerbuild-image {spec!r}: write NAME=IMAGE")
         images[name.strip()] = image.strip()
     return images
+
+
+def _push(config: pytest.Config) -> str | None:
+    address = config.getoption("dockerbuild_push")
+    if address is not None and not valid_address(str(address)):
+        raise pytest.UsageError(f"--dockerbuild-push {address!r}: write the registry as host:port[/prefix] (no scheme)")
+    return None if address is None else str(address).rstrip("/")
+
+
+def _push_tag(config: pytest.Config) -> str:
+    tag = str(config.getini("dockerbuild_push_tag")).strip()
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}", tag):
+        raise pytest.UsageError(f"dockerbuild_push_tag = {tag!r}: not a valid image tag")
+    return tag
 
 
 def _baseline(config: pytest.Config) -> SizeBaseline | None:

@@ -19,7 +19,7 @@ from pytest_dockerbuild.image import human_size
 from pytest_dockerbuild.plugin.session import ITEM, ItemRecord, Session
 from pytest_dockerbuild.runtime import Container, Network
 
-__all__ = ["REPORT_LOG_LINES", "annotate", "gathered_rows", "hand_over_rows", "header", "rows", "summary"]
+__all__ = ["REPORT_LOG_LINES", "annotate", "builds_of", "gathered_rows", "hand_over_rows", "header", "rows", "summary"]
 
 REPORT_LOG_LINES = 200  #: lines of a build log attached to a failing test's report
 Rows = dict[str, list[Any]]  #: the summary of one process: "builds" and "failures" (rows), "warnings"
@@ -30,7 +30,9 @@ def header(session: Session) -> str:
         engine = session.engine()
     except EngineUnavailable as error:
         return f"dockerbuild: no Docker Engine: {error}"
-    return f"{engine.info().header()}; run {engine.run_id} (label {LABEL_RUN})"
+    push = session.options.push
+    pushing = f"; pushes images whose tests pass to {push}" if push else ""
+    return f"{engine.info().header()}; run {engine.run_id} (label {LABEL_RUN}){pushing}"
 
 
 def annotate(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
@@ -51,7 +53,7 @@ def annotate(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Test
     for container in _containers(item, record):
         aliases = f" ({', '.join(container.aliases)})" if container.aliases else ""
         report.sections.append((f"dockerbuild container {container.name}{aliases}", container.logs(tail=200)))
-    for build in _builds(item, record):
+    for build in builds_of(item, record):
         if isinstance(build, BuildResult) and build.log and session.options.build_logs == "all":
             title = f"dockerbuild log: {build.request.describe()}"
             report.sections.append((title, _log_section(build.log, build.log_file)))
@@ -69,7 +71,7 @@ def _containers(item: pytest.Item, record: ItemRecord) -> list[Container]:
     return containers
 
 
-def _builds(item: pytest.Item, record: ItemRecord) -> list[BuildResult | DockerbuildError]:
+def builds_of(item: pytest.Item, record: ItemRecord) -> list[BuildResult | DockerbuildError]:
     """The builds the test asked for, and those of its arguments (a session fixture's build)."""
     builds = list(record.builds)
     for value in getattr(item, "funcargs", {}).values():
