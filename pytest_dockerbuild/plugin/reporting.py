@@ -13,6 +13,7 @@ import pytest
 
 from pytest_dockerbuild.build import Builder, BuildResult
 from pytest_dockerbuild.compose import Stacks
+from pytest_dockerbuild.engine.client import endpoint
 from pytest_dockerbuild.engine.naming import LABEL_RUN
 from pytest_dockerbuild.errors import BuildFailed, DockerbuildError, EngineUnavailable
 from pytest_dockerbuild.image import human_size
@@ -32,7 +33,11 @@ def header(session: Session) -> str:
         return f"dockerbuild: no Docker Engine: {error}"
     push = session.options.push
     pushing = f"; pushes images whose tests pass to {push}" if push else ""
-    return f"{engine.info().header()}; run {engine.run_id} (label {LABEL_RUN}){pushing}"
+    engines = session.options.engines
+    if len(engines) > 1:
+        pushing += f"; {len(engines)} engines (xdist worker i uses engine i mod {len(engines)}), shared via "
+        pushing += f"{session.options.share_via}"
+    return f"{engine.info().header()} at {endpoint()}; run {engine.run_id} (label {LABEL_RUN}){pushing}"
 
 
 def annotate(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
