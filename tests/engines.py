@@ -24,10 +24,14 @@ from pathlib import Path
 import docker
 import pytest
 
-RECORD = Path(tempfile.gettempdir()) / "pytest-dockerbuild-second-engine.json"
-BRIDGE = "dkbt2"  #: the second engine's bridge (never docker0)
-BRIDGE_ADDRESS = "10.213.255.1/24"
-POOL = "10.213.0.0/16"  #: its networks; the first engine's default pools are 172.17-31.x and 192.168.x
+# One slot per pytest-xdist worker of the outer run (gw3 -> 3), so that workers never share a
+# record, a bridge or an address pool.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+SLOT = int(_WORKER[2:]) % 20 if _WORKER[2:].isdigit() else 0
+RECORD = Path(tempfile.gettempdir()) / f"pytest-dockerbuild-second-engine-{SLOT}.json"
+BRIDGE = f"dkbt2s{SLOT}"  #: the second engine's bridge (never docker0)
+BRIDGE_ADDRESS = f"10.{213 + SLOT}.255.1/24"
+POOL = f"10.{213 + SLOT}.0.0/16"  #: its networks; the first engine's default pools are 172.17-31.x and 192.168.x
 
 
 def _run(*command: str) -> subprocess.CompletedProcess[str]:

@@ -84,3 +84,23 @@ def test_two_engines_need_a_registry_to_share_through(inner: pytest.Pytester) ->
     result = inner.runpytest_subprocess(f"--dockerbuild-engines={FIRST},tcp://127.0.0.1:1")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*more than one engine needs --dockerbuild-share-via REGISTRY*"])
+
+
+BUILDER_TEST = """
+def test_build(dockerbuild):
+    assert dockerbuild.build("app", backend="buildkit").backend == "buildkit"
+"""
+
+
+def test_the_buildx_builder_is_passed_through_and_its_driver_shown(inner: pytest.Pytester) -> None:
+    (inner.path / "app").mkdir()
+    (inner.path / "app" / "Dockerfile").write_text(f"FROM diamol/base\nRUN echo builder-{uuid.uuid4().hex}\n")
+    inner.makepyfile(test_builder=BUILDER_TEST)
+    result = inner.runpytest_subprocess("--dockerbuild-builder=default")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["dockerbuild: *; buildx builder default (driver docker)*"])
+    missing = f"missing-{uuid.uuid4().hex[:8]}"
+    result = inner.runpytest_subprocess(f"--dockerbuild-builder={missing}")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"dockerbuild: *; buildx builder {missing} (driver unknown (*{missing}*))*"])
+    result.stdout.fnmatch_lines([f"*error: no builder \"{missing}\" found*"])

@@ -33,7 +33,7 @@ from pytest_dockerbuild.engine.registry import is_registry_reference, pull
 from pytest_dockerbuild.errors import EngineUnavailable
 from pytest_dockerbuild.image import Image
 
-__all__ = ["Engine", "EngineInfo", "buildx_version", "endpoint", "published_host"]
+__all__ = ["Engine", "EngineInfo", "builder_driver", "buildx_version", "endpoint", "published_host"]
 
 
 @dataclass(frozen=True)
@@ -231,3 +231,17 @@ def buildx_version() -> str | None:
         return None
     words = completed.stdout.split()
     return words[1] if len(words) > 1 else completed.stdout.strip() or None
+
+
+def builder_driver(name: str) -> str:
+    """The driver of the buildx builder ``name`` (``docker``, ``docker-container``...), or what
+    ``docker buildx inspect`` said when it cannot tell."""
+    try:
+        completed = subprocess.run([shutil.which("docker") or "docker", "buildx", "inspect", name],
+                                   capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"unknown ({error})"
+    for line in completed.stdout.splitlines():
+        if line.startswith("Driver:"):
+            return line.partition(":")[2].strip()
+    return f"unknown ({(completed.stderr or completed.stdout).strip().splitlines()[-1:]})"

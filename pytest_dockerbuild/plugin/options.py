@@ -54,6 +54,9 @@ def _build_options(parser: pytest.Parser, group: pytest.OptionGroup) -> None:
     group.addoption("--dockerbuild-push", default=None, metavar="REGISTRY",
                     help="Push each built image whose tests all passed to REGISTRY (host:port[/prefix]) at the end "
                     "of the run, as <project>:<stage>-k<content key> and <project>:<stage>-<push tag>.")  # fmt: skip
+    group.addoption("--dockerbuild-builder", default=None, metavar="NAME",
+                    help="The buildx builder of BuildKit builds (docker buildx build --builder NAME, through "
+                    "BUILDX_BUILDER); its driver is shown in the report header.")  # fmt: skip
     group.addoption("--dockerbuild-engines", default=None, metavar="URL,URL|FILE",
                     help="Spread pytest-xdist workers over these Docker engines (worker i uses engine i mod n; a "
                     "file lists one URL a line); needs --dockerbuild-share-via with more than one engine.")  # fmt: skip
@@ -141,6 +144,7 @@ class Options:
     push_tag: str = "tested"  #: ``dockerbuild_push_tag``
     engines: list[str] = field(default_factory=list)  #: ``--dockerbuild-engines`` (empty: ``DOCKER_HOST``)
     share_via: str | None = None  #: ``--dockerbuild-share-via REGISTRY``
+    buildx_builder: str | None = None  #: ``--dockerbuild-builder NAME``
 
     @classmethod
     def read(cls, config: pytest.Config) -> Options:
@@ -170,6 +174,7 @@ class Options:
             images=_named_images(config.getoption("dockerbuild_image") or []),
             baseline=_baseline(config), push=_push(config), push_tag=_push_tag(config),
             engines=_engines(config), share_via=_registry(config, "dockerbuild_share_via"),
+            buildx_builder=config.getoption("dockerbuild_builder"),
         )  # fmt: skip
 
 

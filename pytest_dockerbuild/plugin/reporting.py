@@ -13,7 +13,7 @@ import pytest
 
 from pytest_dockerbuild.build import Builder, BuildResult
 from pytest_dockerbuild.compose import Stacks
-from pytest_dockerbuild.engine.client import endpoint
+from pytest_dockerbuild.engine.client import builder_driver, endpoint
 from pytest_dockerbuild.engine.naming import LABEL_RUN
 from pytest_dockerbuild.errors import BuildFailed, DockerbuildError, EngineUnavailable
 from pytest_dockerbuild.image import human_size
@@ -33,6 +33,8 @@ def header(session: Session) -> str:
         return f"dockerbuild: no Docker Engine: {error}"
     push = session.options.push
     pushing = f"; pushes images whose tests pass to {push}" if push else ""
+    builder = session.options.buildx_builder
+    pushing += f"; buildx builder {builder} (driver {builder_driver(builder)})" if builder else ""
     engines = session.options.engines
     if len(engines) > 1:
         pushing += f"; {len(engines)} engines (xdist worker i uses engine i mod {len(engines)}), shared via "

@@ -60,6 +60,8 @@ class Session:
         self.run_id: str = (workerinput or {}).get("dockerbuild_run_id") or uuid.uuid4().hex[:12]
         if options.engines:  # before anything connects: the engine (and the docker CLI) of this process
             os.environ["DOCKER_HOST"] = EnginePool(options.engines).for_worker(self.worker)
+        if options.buildx_builder:  # docker buildx build --builder NAME, for every BuildKit build
+            os.environ["BUILDX_BUILDER"] = options.buildx_builder
         self.has_workers = False  #: this process is a pytest-xdist controller with workers
         self.current: pytest.Item | None = None
         self.lost: EngineUnavailable | None = None  #: why the engine cannot be used (set once)
