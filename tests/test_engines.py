@@ -103,4 +103,4 @@ def test_the_buildx_builder_is_passed_through_and_its_driver_shown(inner: pytest
     result = inner.runpytest_subprocess(f"--dockerbuild-builder={missing}")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([f"dockerbuild: *; buildx builder {missing} (driver unknown (*{missing}*))*"])
-    result.stdout.fnmatch_lines([f"*error: no builder \"{missing}\" found*"])
+    result.stdout.fnmatch_lines([f'*error: no builder "{missing}" found*'])
