@@ -23,9 +23,15 @@ sys.path.insert(0, str(ROOT / "tests"))
 from engines import second_engine  # noqa: E402
 from registry import running_registry  # noqa: E402
 
-DEFAULT = ["example_projects/multistage-demo", "example_projects/python-ext", "example_projects/access-log"]
-BASES = ["dockerbuild-offline/base:bookworm", "dockerbuild-offline/python-build:bookworm",
-         "dockerbuild-offline/python-slim:bookworm", "dockerbuild-offline/node:bookworm"]  # fmt: skip
+DEFAULT = ["example_projects/multistage-demo"]
+#: the base images each example builds FROM (loaded into the second engine)
+BASES = {
+    "multistage-demo": ["dockerbuild-offline/base:bookworm"],
+    "python-ext": ["dockerbuild-offline/python-build:bookworm", "dockerbuild-offline/python-slim:bookworm"],
+    "access-log": ["dockerbuild-offline/node:bookworm"],
+    "image-gallery": ["dockerbuild-offline/golang:bookworm", "dockerbuild-offline/base:bookworm"],
+    "image-of-the-day": ["dockerbuild-offline/maven:bookworm", "dockerbuild-offline/openjdk:bookworm"],
+}
 FIRST = "unix:///var/run/docker.sock"
 
 
@@ -42,11 +48,12 @@ def run(label: str, projects: list[str], *extra: str) -> tuple[str, float, str]:
 
 def main() -> None:
     projects = sys.argv[1:] or DEFAULT
+    bases = sorted({image for project in projects for image in BASES.get(Path(project).name, [])})
     rows = [run("one engine, -n 2", projects)]
     with running_registry(Path(tempfile.mkdtemp(prefix="scale-reg-"))) as registry:
         started = time.monotonic()
-        with second_engine(BASES, timeout=120) as second:
-            print(f"second engine up with {len(BASES)} base images in {time.monotonic() - started:.1f} s", flush=True)
+        with second_engine(bases, timeout=120) as second:
+            print(f"second engine up with {len(bases)} base images in {time.monotonic() - started:.1f} s", flush=True)
             engines = [f"--dockerbuild-engines={FIRST},{second}", f"--dockerbuild-share-via={registry}"]
             rows.append(run("two engines, -n 2 (second engine cold)", projects, *engines))
             rows.append(run("two engines, -n 2 (both warm)", projects, *engines))
