@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 
+import docker.errors
 import pytest
 from helpers import BASE, MakeContext
 from registry import tags
@@ -71,13 +73,18 @@ def test_references_are_told_from_local_names() -> None:
 
 
 @pytest.fixture(scope="module")
-def pushed(registry: str, dockerbuild: Builder, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    """An image built here and pushed as ``REGISTRY/pulled/app:1``: -> (its reference with digest, its id)."""
+def pushed(registry: str, dockerbuild: Builder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """An image built here and pushed as ``REGISTRY/pulled/app:1``: -> (its reference with digest, its id).
+    The tag a pull by tag makes is removed at the end (the image keeps its own tags)."""
     context = tmp_path_factory.mktemp("pulled")
     (context / "Dockerfile").write_text(f"FROM {BASE}\nRUN echo pulled-{uuid.uuid4().hex} > /m\n")
     image = dockerbuild.build(context).image
     [reference] = Registry(dockerbuild.engine.client, registry).push(image.id, "pulled/app", ["1"])
-    return reference, image.id
+    yield reference, image.id
+    try:
+        dockerbuild.engine.client.api.remove_image(f"{registry}/pulled/app:1", noprune=True)
+    except docker.errors.NotFound:
+        pass
 
 
 def test_an_image_by_digest_or_tag_is_the_pushed_image(dockerbuild_engine: Engine, pushed: tuple[str, str]) -> None:
