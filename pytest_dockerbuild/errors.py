@@ -19,7 +19,8 @@ the context needed to act on it (which file, which stage, what to do)::
     ├── BaseImageMissing           a FROM image is not in the engine and cannot be pulled
     ├── ComposeError               a Compose file cannot be used, or Compose failed (.files)
     ├── ImageError                 inspecting an image failed (.image)
-    │   └── PathNotFound           (.path)
+    │   ├── PathNotFound           (.path)
+    │   └── RegistryError          a push or pull failed (.image: the registry reference)
     ├── ContractError              a contract file cannot be used (.path, .problems)
     ├── ContractFailure            a contract test failed (also an AssertionError)
     ├── GoRegexError               a pattern Go's RE2 rejects (also a ValueError)
@@ -67,6 +68,7 @@ __all__ = [
     "ImageError",
     "OptionError",
     "PathNotFound",
+    "RegistryError",
     "RunFailed",
     "RunOptionError",
     "UnknownStage",
@@ -309,6 +311,10 @@ class PathNotFound(ImageError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+
+class RegistryError(ImageError):
+    """A push or pull failed, or the registry has another digest (.image: the reference)."""
 
 
 class ContainerError(DockerbuildError):

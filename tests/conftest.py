@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from engines import second_engine
 from helpers import BASE, EngineProxy, MakeContext, SshEngine
+from registry import running_registry
 
 from pytest_dockerbuild import Builder
 from pytest_dockerbuild.engine.client import Engine
@@ -124,3 +126,18 @@ def ssh_engine(tmp_path: Path) -> Iterator[SshEngine]:
     yield f"ssh://root@127.0.0.1:{port}", wrapper.parent
     server.terminate()
     server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real registry (Debian's docker-registry) on a loopback port for the session: -> ``127.0.0.1:PORT``."""
+    with running_registry(tmp_path_factory.mktemp("registry")) as address:
+        yield address
+
+
+@pytest.fixture(scope="session")
+def second_engine_url() -> Iterator[str]:
+    """A second dockerd on this machine (own socket, data root, bridge and address pool) with the
+    base image loaded: -> its ``unix://`` URL; stopped by its pid at the end of the session."""
+    with second_engine([BASE]) as url:
+        yield url

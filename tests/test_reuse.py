@@ -183,6 +183,19 @@ def test_the_environment_the_buildkit_cli_reads_is_in_its_key(
     assert key_of(builders["classic"], context) == classic  # the SDK's build reads no environment
 
 
+def test_which_engine_builds_is_not_in_the_key(
+    builders: dict[str, Builder], keyed: Callable[[], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engines of --dockerbuild-engines (each worker's DOCKER_HOST) share one key per image."""
+    context = keyed()
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    before = key_of(builders["buildkit"], context)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
+    assert key_of(builders["buildkit"], context) == before
+    monkeypatch.setenv("DOCKER_CONTEXT", "other")  # the rest of DOCKER_* still counts
+    assert key_of(builders["buildkit"], context) != before
+
+
 def _dockerfile(text: str) -> object:
     import io
 

@@ -83,8 +83,11 @@ class BuildkitBackend:
 
     def environment(self) -> dict[str, str]:
         """The docker CLI and buildx read their settings from ``BUILDX_*``, ``BUILDKIT_*`` and
-        ``DOCKER_*`` variables (the builder, the platform, git labels...) and ``SOURCE_DATE_EPOCH``."""
-        return {name: value for name, value in os.environ.items() if name.startswith(_ENVIRONMENT)}
+        ``DOCKER_*`` variables (the builder, the platform, git labels...) and ``SOURCE_DATE_EPOCH``;
+        not ``DOCKER_HOST`` (which engine builds does not change the image: the engines of
+        ``--dockerbuild-engines`` share one key per image)."""
+        return {name: value for name, value in os.environ.items()
+                if name.startswith(_ENVIRONMENT) and name != "DOCKER_HOST"}  # fmt: skip
 
     def ignore_file(self, context: Path, dockerfile: Path) -> Path | None:
         """``<Dockerfile name>.dockerignore`` beside the Dockerfile, else the context's ``.dockerignore``."""

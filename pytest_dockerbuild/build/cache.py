@@ -12,7 +12,7 @@ import os
 import pickle
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import docker.errors
 from filelock import FileLock
@@ -23,9 +23,17 @@ from pytest_dockerbuild.errors import DockerbuildError
 if TYPE_CHECKING:
     from pytest_dockerbuild.engine.client import Engine
 
-__all__ = ["BuildCache", "Outcome"]
+__all__ = ["BuildCache", "ImageShare", "Outcome"]
 
 Outcome: TypeAlias = "BuildResult | DockerbuildError"
+
+
+class ImageShare(Protocol):
+    """How an image built on one engine reaches the others (:class:`~pytest_dockerbuild.engine.pool.RegistryShare`)."""
+
+    def publish(self, image_id: str, key: str) -> str: ...
+
+    def fetch(self, reference: str) -> str: ...
 
 
 class BuildCache:
@@ -36,6 +44,8 @@ class BuildCache:
         #: where the pytest-xdist workers of one run share outcomes (a lock and a record per key)
         self.shared_dir = shared_dir
         self._session: dict[str, Outcome] = {}
+        #: with many engines (``--dockerbuild-engines``): how a built image reaches the others
+        self.share: ImageShare | None = None
 
     def in_session(self, key: str) -> Outcome | None:
         return self._session.get(key)
@@ -55,10 +65,16 @@ class BuildCache:
         record = self.shared_dir / f"{key}.pickle"
         with FileLock(str(self.shared_dir / f"{key}.lock")):
             if read and record.exists():
-                return adopt(pickle.loads(record.read_bytes()))
+                saved = pickle.loads(record.read_bytes())
+                if self.share is not None and "pushed" in saved:
+                    self.share.fetch(saved["pushed"])
+                return adopt(saved)
             outcome = produce()
+            written = _record_of(outcome)
+            if self.share is not None and isinstance(outcome, BuildResult):
+                written["pushed"] = self.share.publish(outcome.image.id, key)
             partial = record.with_suffix(f".{os.getpid()}.partial")
-            partial.write_bytes(pickle.dumps(_record_of(outcome)))
+            partial.write_bytes(pickle.dumps(written))
             partial.replace(record)
             return outcome
 

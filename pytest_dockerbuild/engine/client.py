@@ -31,10 +31,11 @@ from pytest_dockerbuild.engine.ledger import Journal, Ledger, cache_home
 from pytest_dockerbuild.engine.naming import LABEL_LEASE, LABEL_MANAGED, LABEL_OWNER, LABEL_RUN, slug
 from pytest_dockerbuild.engine.podman import engine_name, is_podman, stable_id
 from pytest_dockerbuild.engine.process import current
+from pytest_dockerbuild.engine.registry import is_registry_reference, pull
 from pytest_dockerbuild.errors import EngineUnavailable
 from pytest_dockerbuild.image import Image
 
-__all__ = ["Engine", "EngineInfo", "buildx_version", "endpoint", "published_host"]
+__all__ = ["Engine", "EngineInfo", "builder_driver", "buildx_version", "endpoint", "published_host"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class Engine:
             export_dir.mkdir(parents=True, exist_ok=True)
         self._cache_dir = export_dir or Path(tempfile.mkdtemp(prefix="pytest-dockerbuild-"))
         self._images: dict[str, Image] = {}
+        self._pulled: dict[str, str] = {}  #: registry reference -> image id, pulled (or found) once
         self._ledger: Ledger | None = None
         self._journal: Journal | None = None
         self._leases: set[str] = set()
@@ -142,8 +144,13 @@ class Engine:
         """The ids of the projects the plugin's tags on this engine name."""
         return sorted(ImageIndex.read(self.client).projects())
 
-    def image(self, reference: str) -> Image:
-        """An :class:`Image` for a reference or id; one object (and one export) per image id."""
+    def image(self, reference: str, asked_by: str | None = None) -> Image:
+        """An :class:`Image` for a reference or id; one object (and one export) per image id. A
+        registry reference (``127.0.0.1:5000/app:1``, ``...@sha256:...``) is pulled once per process
+        (:func:`~pytest_dockerbuild.engine.registry.pull`; ``asked_by`` names who asked, in errors)."""
+        if is_registry_reference(reference):
+            image_id = pull(self.client, reference, asked_by or reference, self._pulled)
+            reference = image_id if "@" in reference else reference  # the engine names it by id
         image = Image(self.client, reference, self._cache_dir, cache_home() / "index", self.labels())
         return self._images.setdefault(image.id, image)
 
@@ -244,3 +251,17 @@ def buildx_version() -> str | None:
         return None
     words = completed.stdout.split()
     return words[1] if len(words) > 1 else completed.stdout.strip() or None
+
+
+def builder_driver(name: str) -> str:
+    """The driver of the buildx builder ``name`` (``docker``, ``docker-container``...), or what
+    ``docker buildx inspect`` said when it cannot tell."""
+    try:
+        completed = subprocess.run([shutil.which("docker") or "docker", "buildx", "inspect", name],
+                                   capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"unknown ({error})"
+    for line in completed.stdout.splitlines():
+        if line.startswith("Driver:"):
+            return line.partition(":")[2].strip()
+    return f"unknown ({(completed.stderr or completed.stdout).strip().splitlines()[-1:]})"

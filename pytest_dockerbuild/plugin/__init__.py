@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dockerbuild.plugin import reporting
+from pytest_dockerbuild.plugin import publishing, reporting
 from pytest_dockerbuild.plugin.contract_items import ContractFile
 from pytest_dockerbuild.plugin.fixtures import (
     dockerbuild,
@@ -87,16 +87,21 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     reporting.annotate(item, call, report)
+    publishing.note(item, report)
     return report
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     reporting.summary(terminalreporter, reporting.gathered_rows(Session.of(config)), config.option.verbose)
+    publishing.summary(terminalreporter, config)
     reporting.report_line(terminalreporter)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if Session.KEY in session.config.stash:
-        reporting.hand_over_rows(Session.of(session.config))
-        reporting.build_report(Session.of(session.config))
-        Session.of(session.config).finish()
+        state = Session.of(session.config)
+        reporting.hand_over_rows(state)
+        reporting.build_report(state)
+        publishing.hand_over(state)
+        publishing.push_passed(state)
+        state.finish()

@@ -149,9 +149,9 @@ class ContractFile(pytest.File):
         extension = self.contract.extension
         given = session.options.images.get(extension.name)
         if given is not None:
-            self._image = engine.image(given)
+            self._image = engine.image(given, asked_by=f"--dockerbuild-image {extension.name}")
         elif extension.image:
-            self._image = engine.image(extension.image)
+            self._image = engine.image(extension.image, asked_by=f"{self.path.name}: x-dockerbuild image")
         elif extension.build is not None:
             spec = extension.build
             result = session.builder().build(

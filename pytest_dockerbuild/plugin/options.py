@@ -4,6 +4,7 @@ what they say for one run, read once (bad values are usage errors at start)."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest
 
 from pytest_dockerbuild.build.registry import AUTO, choices
 from pytest_dockerbuild.dockerfile import parse_image_map
+from pytest_dockerbuild.engine.pool import read_engines
+from pytest_dockerbuild.engine.registry import valid_address
 from pytest_dockerbuild.image.efficiency import SizeBaseline, parse_tolerance
 from pytest_dockerbuild.lint import SEVERITIES
 
@@ -48,6 +51,19 @@ def _build_options(parser: pytest.Parser, group: pytest.OptionGroup) -> None:
                     "containers and networks of ended runs, and the images built from folders under the rootdir "
                     "(or from folders that are gone); with PROJECT (a context folder, or a project id as the "
                     "summary shows it), that project's images.")  # fmt: skip
+    group.addoption("--dockerbuild-push", default=None, metavar="REGISTRY",
+                    help="Push each built image whose tests all passed to REGISTRY (host:port[/prefix]) at the end "
+                    "of the run, as <project>:<stage>-k<content key> and <project>:<stage>-<push tag>.")  # fmt: skip
+    group.addoption("--dockerbuild-builder", default=None, metavar="NAME",
+                    help="The buildx builder of BuildKit builds (docker buildx build --builder NAME, through "
+                    "BUILDX_BUILDER); its driver is shown in the report header.")  # fmt: skip
+    group.addoption("--dockerbuild-engines", default=None, metavar="URL,URL|FILE",
+                    help="Spread pytest-xdist workers over these Docker engines (worker i uses engine i mod n; a "
+                    "file lists one URL a line); needs --dockerbuild-share-via with more than one engine.")  # fmt: skip
+    group.addoption("--dockerbuild-share-via", default=None, metavar="REGISTRY",
+                    help="The registry (host:port[/prefix]) through which an image one engine built reaches the "
+                    "other engines of --dockerbuild-engines (pushed once, pulled where needed).")  # fmt: skip
+    parser.addini("dockerbuild_push_tag", "The user tag of pushed images (after the stage name).", default="tested")
     parser.addini("dockerbuild_log_lines", "Lines of build log shown in a build failure.", default="20")
     group.addoption("--dockerbuild-build-logs", choices=BUILD_LOGS, default=None,
                     help="Build logs attached to a failing test's report: of its failed builds only (failed, the "
@@ -130,6 +146,11 @@ class Options:
     images: dict[str, str] = field(default_factory=dict)  #: ``--dockerbuild-image NAME=IMAGE``
     baseline: SizeBaseline | None = None
     report: Path | None = None  #: the folder of the build report (``--dockerbuild-report``)
+    push: str | None = None  #: ``--dockerbuild-push REGISTRY``
+    push_tag: str = "tested"  #: ``dockerbuild_push_tag``
+    engines: list[str] = field(default_factory=list)  #: ``--dockerbuild-engines`` (empty: ``DOCKER_HOST``)
+    share_via: str | None = None  #: ``--dockerbuild-share-via REGISTRY``
+    buildx_builder: str | None = None  #: ``--dockerbuild-builder NAME``
 
     @classmethod
     def read(cls, config: pytest.Config) -> Options:
@@ -157,7 +178,9 @@ class Options:
             lint_targets=list(config.getini("dockerbuild_lint_targets")),
             contracts=list(config.getini("dockerbuild_contracts")),
             images=_named_images(config.getoption("dockerbuild_image") or []),
-            baseline=_baseline(config), report=_report(config),
+            baseline=_baseline(config), report=_report(config), push=_push(config), push_tag=_push_tag(config),
+            engines=_engines(config), share_via=_registry(config, "dockerbuild_share_via"),
+            buildx_builder=config.getoption("dockerbuild_builder"),
         )  # fmt: skip
 
 
@@ -193,6 +216,39 @@ def _named_images(specs: list[str]) -> dict[str, str]:
             raise pytest.UsageError(f"--dockerbuild-image {spec!r}: write NAME=IMAGE")
         images[name.strip()] = image.strip()
     return images
+
+
+def _push(config: pytest.Config) -> str | None:
+    return _registry(config, "dockerbuild_push")
+
+
+def _registry(config: pytest.Config, name: str) -> str | None:
+    address = config.getoption(name)
+    if address is not None and not valid_address(str(address)):
+        option = "--" + name.replace("_", "-")
+        raise pytest.UsageError(f"{option} {address!r}: write the registry as host:port[/prefix] (no scheme)")
+    return None if address is None else str(address).rstrip("/")
+
+
+def _engines(config: pytest.Config) -> list[str]:
+    value = config.getoption("dockerbuild_engines")
+    if value is None:
+        return []
+    try:
+        engines = read_engines(str(value))
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+    if len(engines) > 1 and not config.getoption("dockerbuild_share_via"):
+        raise pytest.UsageError("--dockerbuild-engines with more than one engine needs --dockerbuild-share-via "
+                                "REGISTRY (how an image one engine built reaches the others)")  # fmt: skip
+    return engines
+
+
+def _push_tag(config: pytest.Config) -> str:
+    tag = str(config.getini("dockerbuild_push_tag")).strip()
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}", tag):
+        raise pytest.UsageError(f"dockerbuild_push_tag = {tag!r}: not a valid image tag")
+    return tag
 
 
 def _baseline(config: pytest.Config) -> SizeBaseline | None:

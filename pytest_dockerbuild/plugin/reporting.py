@@ -15,6 +15,7 @@ import requests
 
 from pytest_dockerbuild.build import Builder, BuildResult
 from pytest_dockerbuild.compose import Stacks
+from pytest_dockerbuild.engine.client import builder_driver, endpoint
 from pytest_dockerbuild.engine.naming import LABEL_RUN
 from pytest_dockerbuild.errors import BuildFailed, DockerbuildError, EngineUnavailable
 from pytest_dockerbuild.image import human_size
@@ -28,6 +29,7 @@ __all__ = [
     "REPORT",
     "REPORT_LOG_LINES",
     "annotate",
+    "builds_of",
     "build_report",
     "gathered_rows",
     "hand_over_rows",
@@ -49,7 +51,15 @@ def header(session: Session) -> str:
         engine = session.engine()
     except EngineUnavailable as error:
         return f"dockerbuild: no Docker Engine: {error}"
-    return f"{engine.info().header()}; run {engine.run_id} (label {LABEL_RUN})"
+    push = session.options.push
+    pushing = f"; pushes images whose tests pass to {push}" if push else ""
+    builder = session.options.buildx_builder
+    pushing += f"; buildx builder {builder} (driver {builder_driver(builder)})" if builder else ""
+    engines = session.options.engines
+    if len(engines) > 1:
+        pushing += f"; {len(engines)} engines (xdist worker i uses engine i mod {len(engines)}), shared via "
+        pushing += f"{session.options.share_via}"
+    return f"{engine.info().header()} at {endpoint()}; run {engine.run_id} (label {LABEL_RUN}){pushing}"
 
 
 def annotate(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
@@ -70,7 +80,7 @@ def annotate(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Test
     for container in _containers(item, record):
         aliases = f" ({', '.join(container.aliases)})" if container.aliases else ""
         report.sections.append((f"dockerbuild container {container.name}{aliases}", container.logs(tail=200)))
-    for build in _builds(item, record):
+    for build in builds_of(item, record):
         if isinstance(build, BuildResult) and build.log and session.options.build_logs == "all":
             title = f"dockerbuild log: {build.request.describe()}"
             report.sections.append((title, _log_section(build.log, build.log_file)))
@@ -88,7 +98,7 @@ def _containers(item: pytest.Item, record: ItemRecord) -> list[Container]:
     return containers
 
 
-def _builds(item: pytest.Item, record: ItemRecord) -> list[BuildResult | DockerbuildError]:
+def builds_of(item: pytest.Item, record: ItemRecord) -> list[BuildResult | DockerbuildError]:
     """The builds the test asked for, and those of its arguments (a session fixture's build)."""
     builds = list(record.builds)
     for value in getattr(item, "funcargs", {}).values():

@@ -10,6 +10,7 @@ containers, and the controller removes at the end what killed workers left.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from pytest_dockerbuild.build import Builder, BuildResult
 from pytest_dockerbuild.engine.cleanup import Cleanup
 from pytest_dockerbuild.engine.client import Engine, endpoint
 from pytest_dockerbuild.engine.naming import project_id
+from pytest_dockerbuild.engine.pool import EnginePool, RegistryShare
 from pytest_dockerbuild.errors import DockerbuildError, EngineUnavailable
 from pytest_dockerbuild.plugin.options import Options
 from pytest_dockerbuild.runtime import Container, Runtime
@@ -56,6 +58,10 @@ class Session:
         self.worker: str | None = None if workerinput is None else str(workerinput.get("workerid", "gw"))
         #: labels this run's containers and networks; pytest-xdist workers get the controller's
         self.run_id: str = (workerinput or {}).get("dockerbuild_run_id") or uuid.uuid4().hex[:12]
+        if options.engines:  # before anything connects: the engine (and the docker CLI) of this process
+            os.environ["DOCKER_HOST"] = EnginePool(options.engines).for_worker(self.worker)
+        if options.buildx_builder:  # docker buildx build --builder NAME, for every BuildKit build
+            os.environ["BUILDX_BUILDER"] = options.buildx_builder
         self.has_workers = False  #: this process is a pytest-xdist controller with workers
         self.current: pytest.Item | None = None
         self.lost: EngineUnavailable | None = None  #: why the engine cannot be used (set once)
@@ -116,6 +122,8 @@ class Session:
                 strict_build_args=options.strict_build_args, lint_targets=options.lint_targets,
             )  # fmt: skip
             self._builder.add_listener(lambda outcome: self._record(builds=outcome))
+            if len(options.engines) > 1 and options.share_via is not None:
+                self._builder.cache.share = RegistryShare(self.engine().client, options.share_via)
         return self._builder
 
     def runtime(self) -> Runtime:

@@ -1,0 +1,73 @@
+"""Many engines for one run (``--dockerbuild-engines``): which engine a pytest-xdist worker
+uses (worker *i* gets engine *i* mod *n*), and how an image one engine built reaches the
+others: through a registry (pushed once by the worker that built it, pulled by digest by a
+worker of another engine that needs it).
+
+Each worker talks to its engine as to any engine (``DOCKER_HOST``): builds, containers and
+endpoint checks (a unix socket on this machine is reached on loopback, a ``tcp://`` or
+``ssh://`` engine on its host) all go there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+
+from pytest_dockerbuild.engine.registry import Registry, pull
+
+__all__ = ["EnginePool", "RegistryShare", "read_engines"]
+
+SCHEMES = ("unix://", "tcp://", "ssh://", "npipe://")
+SHARED_REPOSITORY = "pytest-dockerbuild-shared"  #: the repository of images shared between engines
+
+
+def read_engines(value: str) -> list[str]:
+    """The engine URLs of ``--dockerbuild-engines``: ``URL,URL`` or a file with one URL a line
+    (``#`` comments); :class:`ValueError` names a bad entry."""
+    path = Path(value)
+    if "://" not in value and path.is_file():
+        entries = [line.split("#", 1)[0].strip() for line in path.read_text().splitlines()]
+    else:
+        entries = [part.strip() for part in value.split(",")]
+    engines = [entry for entry in entries if entry]
+    for entry in engines:
+        if not entry.startswith(SCHEMES):
+            raise ValueError(f"--dockerbuild-engines: {entry!r} is not an engine URL ({', '.join(SCHEMES)}...)")
+    if not engines:
+        raise ValueError(f"--dockerbuild-engines {value!r}: names no engine")
+    return engines
+
+
+@dataclass(frozen=True)
+class EnginePool:
+    """The engines of a run, and which one a process uses."""
+
+    engines: Sequence[str]
+
+    def for_worker(self, worker: str | None) -> str:
+        """``gw3`` -> engine 3 mod n; the controller (or a run without workers) uses the first."""
+        if worker is None or not worker[2:].isdigit():
+            return self.engines[0]
+        return self.engines[int(worker[2:]) % len(self.engines)]
+
+
+class RegistryShare:
+    """Images between engines through the registry at ``address``: the builder's cache calls
+    :meth:`publish` after a build other workers may adopt, and :meth:`fetch` before adopting one."""
+
+    def __init__(self, client: docker.DockerClient, address: str) -> None:
+        self.client = client
+        self.registry = Registry(client, address)
+        self._pulled: dict[str, str] = {}
+
+    def publish(self, image_id: str, key: str) -> str:
+        """Push ``image_id`` under its content key; -> its reference with digest."""
+        return self.registry.push(image_id, SHARED_REPOSITORY, [f"k{key[:40]}"])[0]
+
+    def fetch(self, reference: str) -> str:
+        """The image of ``reference`` on this engine (pulled by digest unless it is here already)."""
+        name, _, digest = reference.partition("@")
+        return pull(self.client, f"{name.rpartition(':')[0]}@{digest}", "an image another engine built", self._pulled)

@@ -1,0 +1,106 @@
+"""Many engines (``--dockerbuild-engines``): pytest-xdist workers spread over the first engine
+and a second dockerd on this machine, images shared through a real registry."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import docker
+import pytest
+from registry import tags
+
+from pytest_dockerbuild.engine.pool import SHARED_REPOSITORY, EnginePool, read_engines
+
+FIRST = "unix:///var/run/docker.sock"
+
+TESTS = """
+import json, os
+import pytest
+import requests
+from pytest_dockerbuild import HttpReady
+
+@pytest.mark.parametrize("n", range(4))
+def test_build_and_serve(dockerbuild, dockerbuild_runtime, worker_id, n):
+    result = dockerbuild.build("app")
+    assert dockerbuild.engine.client.images.get(result.image.id)  # on this worker's engine
+    server = dockerbuild_runtime.run(result, ports=[8080], command=["httpd", "-f", "-p", "8080", "-h", "/www"],
+                                     wait=HttpReady("/m"))
+    assert requests.get(server.url("/m"), timeout=10).text.startswith("served-")
+    with open(f"seen-{worker_id}-{n}.json", "w") as seen:
+        json.dump({"worker": worker_id, "engine": os.environ["DOCKER_HOST"], "image": result.image.id,
+                   "shared": result.shared}, seen)
+"""
+
+
+def test_workers_spread_over_two_engines_and_share_images_through_the_registry(
+    inner: pytest.Pytester, registry: str, second_engine_url: str
+) -> None:
+    marker = uuid.uuid4().hex[:12]
+    (inner.path / "app").mkdir()
+    (inner.path / "app" / "Dockerfile").write_text(
+        f"FROM diamol/base\nRUN mkdir /www && echo served-{marker} > /www/m\n"
+    )
+    inner.makepyfile(test_engines=TESTS)
+    engines = f"{FIRST},{second_engine_url}"
+    result = inner.runpytest_subprocess(
+        "-n", "2", "--dist", "load", f"--dockerbuild-engines={engines}", f"--dockerbuild-share-via={registry}"
+    )
+    result.assert_outcomes(passed=4)
+    seen = [json.loads(path.read_text()) for path in sorted(inner.path.glob("seen-*.json"))]
+    assert {(s["worker"], s["engine"]) for s in seen} <= {("gw0", FIRST), ("gw1", second_engine_url)}
+    assert {s["engine"] for s in seen} == {FIRST, second_engine_url}, seen  # both engines ran tests
+    assert len({s["image"] for s in seen}) == 1  # the same image (one build) on both engines
+    built_on = {s["engine"] for s in seen if not s["shared"]}
+    assert len(built_on) == 1, seen  # built on one engine only; the other pulled it
+    assert len(tags(registry, SHARED_REPOSITORY)) >= 1
+    # the second engine holds the image and nothing of the run's containers is left on either
+    second = docker.DockerClient(base_url=second_engine_url)
+    assert second.images.get(seen[0]["image"])
+    label = {"label": "pytest-dockerbuild.managed"}
+    for client in (second, docker.from_env()):
+        left = [c.name for c in client.containers.list(all=True, filters=label) if marker in str(c.attrs["Config"])]
+        assert left == []
+    second.close()
+
+
+def test_workers_get_engine_i_mod_n() -> None:
+    pool = EnginePool(["unix:///a", "tcp://b:2375", "ssh://c"])
+    assert [pool.for_worker(w) for w in ("gw0", "gw1", "gw2", "gw3", None)] == [
+        "unix:///a", "tcp://b:2375", "ssh://c", "unix:///a", "unix:///a"
+    ]  # fmt: skip
+
+
+def test_engines_from_a_file_and_bad_entries(tmp_path: Path) -> None:
+    listing = tmp_path / "engines.txt"
+    listing.write_text("# the engines\nunix:///var/run/docker.sock\n\ntcp://10.0.0.2:2375  # second\n")
+    assert read_engines(str(listing)) == ["unix:///var/run/docker.sock", "tcp://10.0.0.2:2375"]
+    with pytest.raises(ValueError, match=r"'10\.0\.0\.2:2375' is not an engine URL"):
+        read_engines("unix:///var/run/docker.sock,10.0.0.2:2375")
+
+
+def test_two_engines_need_a_registry_to_share_through(inner: pytest.Pytester) -> None:
+    result = inner.runpytest_subprocess(f"--dockerbuild-engines={FIRST},tcp://127.0.0.1:1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*more than one engine needs --dockerbuild-share-via REGISTRY*"])
+
+
+BUILDER_TEST = """
+def test_build(dockerbuild):
+    assert dockerbuild.build("app", backend="buildkit").backend == "buildkit"
+"""
+
+
+def test_the_buildx_builder_is_passed_through_and_its_driver_shown(inner: pytest.Pytester) -> None:
+    (inner.path / "app").mkdir()
+    (inner.path / "app" / "Dockerfile").write_text(f"FROM diamol/base\nRUN echo builder-{uuid.uuid4().hex}\n")
+    inner.makepyfile(test_builder=BUILDER_TEST)
+    result = inner.runpytest_subprocess("--dockerbuild-builder=default")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["dockerbuild: *; buildx builder default (driver docker)*"])
+    missing = f"missing-{uuid.uuid4().hex[:8]}"
+    result = inner.runpytest_subprocess(f"--dockerbuild-builder={missing}")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"dockerbuild: *; buildx builder {missing} (driver unknown (*{missing}*))*"])
+    result.stdout.fnmatch_lines([f'*error: no builder "{missing}" found*'])
