@@ -13,17 +13,11 @@ from pathlib import Path
 
 import pytest
 from engines import second_engine
-from helpers import BASE, EngineProxy, MakeContext, SshEngine
+from helpers import BASE, INI, EngineProxy, MakeContext, SshEngine
 from registry import running_registry
 
 from pytest_dockerbuild import Builder
 from pytest_dockerbuild.engine.client import Engine
-
-INI = f"""
-[pytest]
-dockerbuild_base_images =
-    diamol/base={BASE}
-"""
 
 
 @pytest.fixture

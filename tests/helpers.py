@@ -9,6 +9,12 @@ from typing import Protocol, TypeAlias
 import docker
 
 BASE = "dockerbuild-offline/base:bookworm"  # made by scripts/base_images.py
+#: a pytester project's ini: the chapter's base image name mapped to the local one
+INI = f"""
+[pytest]
+dockerbuild_base_images =
+    diamol/base={BASE}
+"""
 
 # The three-stage demo with a marker in every stage, so that what a build leaves behind
 # (containers running its steps, images of its steps) can be told from other tests'.

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import INI
+from helpers import INI
 
 from pytest_dockerbuild import Builder, BuildFailed
 from pytest_dockerbuild.image.efficiency import analyze

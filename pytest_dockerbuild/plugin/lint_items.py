@@ -263,6 +263,7 @@ class NoDockerfileItem(pytest.Item):
     def __init__(self, *, problem: str, **kwargs: Any) -> None:
         super().__init__(nodeid=kwargs["name"], **kwargs)
         self.problem = problem
+        self.funcargs: dict[str, object] = {}  # as pytest's doctest items: some plugins expect it
         self.add_marker("dockerbuild_lint")
 
     def runtest(self) -> None:
