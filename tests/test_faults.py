@@ -256,12 +256,13 @@ def test_a_killed_runs_image_exports_stay_in_its_temporary_folder(inner: pytest.
     """Exported image archives go under the run's basetemp (pytest keeps the last few), not to a
     folder of their own that nothing would ever remove after a kill."""
     started = inner.path / "exported"
-    inner.makepyfile(
+    inner.makepyfile(  # a new image: no run has kept its file tree, so reading a file exports it
         f"""
         import pathlib, time
 
-        def test_export(dockerbuild):
-            dockerbuild.image({BASE!r}).read_bytes("/bin/busybox")
+        def test_export(dockerbuild, tmp_path):
+            (tmp_path / "Dockerfile").write_text("FROM {BASE}\\nRUN echo {uuid.uuid4().hex} > /marker\\n")
+            dockerbuild.build(tmp_path).image.read_bytes("/marker")
             pathlib.Path({str(started)!r}).write_text("")
             time.sleep(300)
         """
