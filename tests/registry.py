@@ -4,7 +4,6 @@ registries as insecure by default). Imported as ``registry``; the fixture is in 
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -13,8 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 import requests
+from helpers import missing
 
 CONFIG = """\
 version: 0.1
@@ -44,10 +43,7 @@ def running_registry(folder: Path, timeout: float = 20.0) -> Iterator[str]:
     Stopped (by its own process handle) when the block ends, even on failure."""
     binary = shutil.which("docker-registry")
     if binary is None:
-        message = "docker-registry is not on PATH (scripts/setup installs Debian's docker-registry)"
-        if os.environ.get("CI"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        missing("docker-registry is not on PATH (scripts/setup installs Debian's docker-registry)")
     port = free_port()
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "config.yml"

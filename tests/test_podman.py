@@ -20,7 +20,7 @@ import docker
 import pytest
 from docker.types import Ulimit
 from filelock import FileLock
-from helpers import BASE
+from helpers import BASE, missing
 from podman import PodmanService
 
 from pytest_dockerbuild import Builder, ContainerError, HttpReady, Runtime
@@ -41,10 +41,7 @@ def podman_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodmanS
     the machine (pytest-xdist workers take turns): services share the default network's bridge and
     the CNI firewall chains, which each removes at its end."""
     if shutil.which("podman") is None:
-        message = "podman is not installed (scripts/setup installs Debian's podman)"
-        if os.environ.get("CI"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        missing("podman is not installed (scripts/setup installs Debian's podman)")
     with FileLock(Path(tempfile.gettempdir()) / "pytest-dockerbuild-podman.lock"):
         service = PodmanService(tmp_path_factory.mktemp("podman"))
         try:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import INI
+from helpers import INI, missing
 
 from pytest_dockerbuild import Builder, BuildFailed
 from pytest_dockerbuild.image.efficiency import analyze
@@ -131,10 +131,7 @@ def chromium() -> str:
     """Debian's chromium (scripts/setup installs it); missing, the test fails under CI."""
     found = shutil.which("chromium")
     if found is None or shutil.which("unshare") is None:
-        message = "chromium (or unshare) is not on PATH (apt-get install chromium; scripts/setup installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        missing("chromium (or unshare) is not on PATH (apt-get install chromium; scripts/setup installs it)")
     return found
 
 
