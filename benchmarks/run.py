@@ -155,13 +155,18 @@ def median(runs: list[Run], step: str | None = None) -> float:
     return statistics.median(r.seconds if step is None else r.steps.get(step, 0.0) for r in runs)
 
 
+def median_of(runs: dict[str, list[Run]], name: str, kind: str) -> float | None:
+    """The median wall time of a tool's cold, warm or rebuild runs (None if it did not run)."""
+    return median(runs[f"{name}|{kind}"]) if f"{name}|{kind}" in runs else None
+
+
 def ratio(value: float, base: float | None) -> str:
     return f"{value / base:.2f}" if base else "-"
 
 
 def scenario_tables(tools: list[Tool], runs: dict[str, list[Run]]) -> list[str]:
     def get(name: str, kind: str) -> float | None:
-        return median(runs[f"{name}|{kind}"]) if f"{name}|{kind}" in runs else None
+        return median_of(runs, name, kind)
 
     peers = [t.name for t in tools if t.peer]
     fastest = {
@@ -391,7 +396,7 @@ def target_table(runs: dict[str, list[Run]], figures: dict[str, float]) -> list[
     """The speed targets (issue 13), each figure against its target."""
 
     def get(name: str, kind: str) -> float | None:
-        return median(runs[f"{name}|{kind}"]) if f"{name}|{kind}" in runs else None
+        return median_of(runs, name, kind)
 
     def fastest(kind: str) -> float | None:
         return min((v for v in (get(t.name, kind) for t in TOOLS if t.peer) if v is not None), default=None)
