@@ -39,9 +39,14 @@ def make_context(tmp_path: Path) -> MakeContext:
 
 
 @pytest.fixture
-def inner(pytester: pytest.Pytester) -> pytest.Pytester:
-    """A pytester folder whose ini maps diamol/base onto the local busybox base image."""
+def inner(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> pytest.Pytester:
+    """A pytester folder whose ini maps diamol/base onto the local busybox base image, with a
+    ledger of its own (``XDG_CACHE_HOME``): its runs see the suite's other builds as another
+    user's, whose leases protect their images, and their clean-up does not wait for them."""
     pytester.makeini(INI)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
     return pytester
 
 

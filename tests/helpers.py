@@ -58,9 +58,20 @@ def marked_demo(marker: str, test_command: str = "true", copied: str = "/build.t
     return MARKED_DEMO.format(marker=marker, test_command=test_command, copied=copied).lstrip()
 
 
-def marked_leftovers(marker: str) -> tuple[list[str], list[str]]:
-    """Containers and dangling images that carry ``marker`` (in their config or history)."""
+def marked_leftovers(marker: str, settle: bool = True) -> tuple[list[str], list[str]]:
+    """Containers and dangling images that carry ``marker`` (in their config or history); with
+    ``settle``, once the images a clean-up left to a later one (builds of this suite's other
+    worker were under way) are gone: what the next run would remove first."""
     client = docker.from_env()
+    if settle:
+        from pytest_dockerbuild.engine.cleanup import Cleanup
+        from pytest_dockerbuild.engine.client import Engine
+
+        engine = Engine(docker.from_env())
+        try:
+            assert Cleanup(engine).remove_unkept(patience=600) is not None, "builds held the lock for 10 min"
+        finally:
+            engine.close()
     containers = [
         c.name for c in client.containers.list(all=True, ignore_removed=True) if marker in str(c.attrs["Config"])
     ]

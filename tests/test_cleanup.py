@@ -18,6 +18,9 @@ import docker
 import pytest
 from helpers import BASE, marked_leftovers
 
+from pytest_dockerbuild.engine import cleanup
+from pytest_dockerbuild.engine.cleanup import Cleanup
+from pytest_dockerbuild.engine.client import Engine
 from pytest_dockerbuild.engine.imagestore import orphaned
 from pytest_dockerbuild.engine.ledger import Ledger
 from pytest_dockerbuild.engine.naming import project_id
@@ -227,6 +230,109 @@ def test_a_failed_build_keeps_the_step_images_a_running_build_took_from_the_cach
     outputs = [failing.communicate(timeout=300)[0], passing.communicate(timeout=300)[0]]
     assert [failing.returncode, passing.returncode] == [0, 0], outputs
     assert marked_leftovers(marker) == ([], [])
+
+
+def test_while_a_build_is_under_way_a_failed_builds_step_images_wait_for_a_later_clean_up(
+    inner: pytest.Pytester,
+) -> None:
+    """The engine reports a cache hit before the journal can hold it, so no image is removed while
+    any build of this host is under way: the failed build's step images go to the owned list,
+    and the first clean-up without a build in progress removes them."""
+    marker, slow_marker = uuid.uuid4().hex, uuid.uuid4().hex
+    for name, dockerfile in (("slow", f"FROM diamol/base\nRUN sleep 30 && echo {slow_marker}\n"),
+                             ("failing", f"FROM diamol/base\nRUN echo {marker} > /a\nRUN exit 3\n")):  # fmt: skip
+        inner.mkdir(name)
+        (inner.path / name / "Dockerfile").write_text(dockerfile)
+    (inner.path / "test_slow.py").write_text('def test_it(dockerbuild):\n    dockerbuild.build("slow")\n')
+    (inner.path / "test_failing.py").write_text(
+        'def test_it(dockerbuild):\n    dockerbuild.expect_failure("failing", exit_code=3)\n'
+    )
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--dockerbuild-backend=classic"]
+    slow = subprocess.Popen([*command, "test_slow.py"], cwd=inner.path, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not marked_leftovers(slow_marker, settle=False)[0]:  # the slow build is in its RUN step
+            assert slow.poll() is None and time.monotonic() < deadline, "the slow build did not start"
+            time.sleep(0.3)
+        failing = subprocess.run([*command, "test_failing.py"], cwd=inner.path, capture_output=True, text=True)
+        assert failing.returncode == 0, failing.stdout
+        assert slow.poll() is None, "the slow build ended before the failed run's clean-up: no lock was tested"
+        left = marked_leftovers(marker, settle=False)[1]
+        assert len(left) == 1, "the failed build's step image was removed while a build was under way"
+        engine = Engine(docker.from_env())
+        try:
+            assert any(image[7:19] == left[0] for image in engine.ledger.owned()), "it is not on the owned list"
+        finally:
+            engine.close()
+    finally:
+        output = slow.communicate(timeout=300)[0]
+    assert slow.returncode == 0, output
+    assert marked_leftovers(marker) == ([], []), "the next clean-up without a build under way removed it"
+
+
+def test_the_build_lock_is_shared_by_builds_and_taken_alone_by_removals(tmp_path: Path) -> None:
+    """Builds of many processes hold it at once; a removal gets it only when none does, and a
+    killed holder lets go of it (the kernel drops its file locks)."""
+    ledger = Ledger(tmp_path)
+    holder = (
+        "import sys, time, pathlib\n"
+        "from pytest_dockerbuild.engine.ledger import Ledger\n"
+        "with Ledger(pathlib.Path(sys.argv[1])).building():\n"
+        "    print('holding', flush=True)\n"
+        "    time.sleep(300)\n"
+    )
+    holders = [subprocess.Popen([sys.executable, "-c", holder, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+               for _ in range(2)]  # fmt: skip
+    try:
+        for process in holders:
+            assert process.stdout is not None and process.stdout.readline() == "holding\n"
+        with ledger.building():
+            with ledger.removing() as free:
+                assert not free, "a removal took the lock while builds held it"
+        holders[0].kill()
+        holders[0].wait()
+        with ledger.removing(patience=1) as free:
+            assert not free, "one build still holds it"
+        holders[1].kill()
+        holders[1].wait()
+        with ledger.removing() as free:
+            assert free, "killed builds still hold the lock"
+            with ledger.removing() as again:
+                assert not again, "two removals at once"
+    finally:
+        for process in holders:
+            process.kill()
+            process.wait()
+
+
+def test_prune_removes_no_image_while_a_build_is_under_way(
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inner.mkdir("app")
+    (inner.path / "app" / "Dockerfile").write_text(f"FROM diamol/base\nRUN echo {uuid.uuid4().hex} > /m\n")
+    inner.makepyfile('def test_it(dockerbuild):\n    dockerbuild.build("app")\n')
+    inner.runpytest_subprocess("--dockerbuild-backend=classic").assert_outcomes(passed=1)
+    project = project_id(inner.path / "app")
+    engine = Engine(docker.from_env())
+    holder = (
+        "import time\nfrom pytest_dockerbuild.engine.client import Engine\n"
+        "with Engine().ledger.building():\n    print('holding', flush=True)\n    time.sleep(300)\n"
+    )
+    build = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    try:
+        assert build.stdout is not None and build.stdout.readline() == "holding\n"
+        monkeypatch.setattr(cleanup, "PRUNE_PATIENCE", 1.0)
+        report = Cleanup(engine).prune(project)
+        assert report.images == 0 and "removed no image: builds were still under way after 1 s" in str(report)
+        assert engine.client.api.images(f"pytest-dockerbuild/{project}"), "prune removed an image"
+        build.kill()
+        build.wait()
+        assert Cleanup(engine).prune(project).images == 1
+        assert not engine.client.api.images(f"pytest-dockerbuild/{project}")
+    finally:
+        build.kill()
+        build.wait()
+        engine.close()
 
 
 def test_retention_waits_for_the_last_worker(inner: pytest.Pytester) -> None:

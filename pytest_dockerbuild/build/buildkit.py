@@ -110,7 +110,8 @@ class BuildkitBackend:
     def build(self, job: BuildJob) -> BuildOutput:
         """Build with ``docker buildx build``; raise the plugin's errors on failure."""
         _refuse_old_engine(job)
-        with tempfile.TemporaryDirectory(prefix="pytest-dockerbuild-") as tmp:
+        # The build lock until the journal holds the image: a clean-up removes no image meanwhile.
+        with tempfile.TemporaryDirectory(prefix="pytest-dockerbuild-") as tmp, job.engine.ledger.building():
             folder = Path(tmp)
             command = self._command(job, folder)
             stream = BuildkitStream(log=job.log)
@@ -119,9 +120,10 @@ class BuildkitBackend:
             seconds = time.monotonic() - started
             iidfile = folder / "iid"
             image_id = iidfile.read_text().strip() if iidfile.exists() else ""
+            if code == 0 and image_id:
+                job.engine.journal.created_image(image_id)
         if code != 0 or not image_id:
             raise _failure(job, stream, code)
-        job.engine.journal.created_image(image_id)
         return BuildOutput(image_id, stage_results(job.request, job.dockerfile, stream), seconds)
 
     def _command(self, job: BuildJob, folder: Path) -> list[str]:

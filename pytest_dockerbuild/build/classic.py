@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import ClassVar
+from typing import IO, ClassVar
 
 import docker.errors
 from docker.utils import parse_repository_tag
@@ -84,8 +84,10 @@ class ClassicBackend:
         seconds = time.monotonic() - started
         if stream.error is not None:
             _tag_stages(job, stream)  # first: a stage image is never a leftover
-            protected = job.engine.ledger.protected(exclude=job.engine.open_journal)
-            remove_leftovers(job.engine.client, stream.created, [], protected)
+            with job.engine.ledger.removing() as free:
+                if free:  # else a build is under way, which may take them from the cache: the run's end removes them
+                    protected = job.engine.ledger.protected(exclude=job.engine.open_journal)
+                    remove_leftovers(job.engine.client, stream.created, [], protected)
             raise _failure(job, stream)
         if stream.image_id is None:
             raise failure_at(job, "the engine reported no image id", log=stream.log)
@@ -105,27 +107,11 @@ def _run(job: BuildJob, stream: ClassicStream) -> None:
                                       after_from=stage_label)  # fmt: skip
     exclude = read_patterns(dockerignore(request.context))
     context = tar(str(request.context), exclude=exclude, dockerfile=(DOCKERFILE_NAME, text))
-    journal = job.engine.journal
-    options = request.options
     # A connection of its own: closing it (on an interrupt) makes the engine cancel the build.
     connection = job.engine.connection()
     try:
-        for chunk in connection.build(
-            fileobj=context, custom_context=True, dockerfile=DOCKERFILE_NAME, target=request.target,
-            buildargs=dict(request.build_args), rm=True, forcerm=True, pull=options.pull, decode=True,
-            use_config_proxy=False, nocache=options.no_cache, cache_from=list(options.cache_from) or None,
-            network_mode=options.network, extra_hosts=dict(options.extra_hosts) or None, shmsize=options.shm_size,
-            platform=options.platform,
-        ):  # fmt: skip
-            known = (len(stream.containers), len(stream.created), len(stream.steps))
-            stream.feed(chunk)
-            for container in stream.containers[known[0] :]:
-                journal.step_container(container)
-            for image in stream.created[known[1] :]:
-                journal.created_image(image)
-            for step in stream.steps[max(0, known[2] - 1) :]:
-                if step.cached and step.image:
-                    journal.uses(step.image)
+        with job.engine.ledger.building():  # no image removed until the journal says what it took
+            _stream(job, stream, connection, context)
     except docker.errors.APIError as error:
         raise _request_error(job, error) from None
     except BaseException:  # interrupted (Ctrl-C): cancel, and leave no dangling step image
@@ -136,6 +122,27 @@ def _run(job: BuildJob, stream: ClassicStream) -> None:
     finally:
         connection.close()
         context.close()
+
+
+def _stream(job: BuildJob, stream: ClassicStream, connection: docker.APIClient, context: IO[bytes]) -> None:
+    journal = job.engine.journal
+    request, options = job.request, job.request.options
+    for chunk in connection.build(
+        fileobj=context, custom_context=True, dockerfile=DOCKERFILE_NAME, target=request.target,
+        buildargs=dict(request.build_args), rm=True, forcerm=True, pull=options.pull, decode=True,
+        use_config_proxy=False, nocache=options.no_cache, cache_from=list(options.cache_from) or None,
+        network_mode=options.network, extra_hosts=dict(options.extra_hosts) or None, shmsize=options.shm_size,
+        platform=options.platform,
+    ):  # fmt: skip
+        known = (len(stream.containers), len(stream.created), len(stream.steps))
+        stream.feed(chunk)
+        for container in stream.containers[known[0] :]:
+            journal.step_container(container)
+        for image in stream.created[known[1] :]:
+            journal.created_image(image)
+        for step in stream.steps[max(0, known[2] - 1) :]:
+            if step.cached and step.image:
+                journal.uses(step.image)
     stream.finish()
     if stream.image_id is not None and stream.steps and stream.steps[-1].committed:
         journal.created_image(stream.image_id)
@@ -219,20 +226,19 @@ def _remove_when_cancelled(job: BuildJob, stream: ClassicStream, patience: float
     waiting up to ``patience`` seconds for the cancelled build to let go of them."""
     client = job.engine.client
     deadline = time.monotonic() + patience
-    while True:
-        for container in stream.containers:
-            try:
-                if client.api.inspect_container(container).get("State", {}).get("Running"):
-                    break  # the cancelled step is still stopping
-            except docker.errors.APIError:
-                pass
-        else:
-            remove_leftovers(client, stream.created, stream.containers)
-            return
-        if time.monotonic() > deadline:
-            remove_leftovers(client, stream.created, stream.containers)
-            return
-        time.sleep(0.5)
+    while time.monotonic() < deadline and any(_running(client, container) for container in stream.containers):
+        time.sleep(0.5)  # the cancelled step is still stopping
+    with job.engine.ledger.removing() as free:
+        if free:  # else a build is under way: the run's end (or, after a kill, the next run) removes them
+            protected = job.engine.ledger.protected(exclude=job.engine.open_journal)
+            remove_leftovers(client, stream.created, stream.containers, protected)
+
+
+def _running(client: docker.DockerClient, container: str) -> bool:
+    try:
+        return bool(client.api.inspect_container(container).get("State", {}).get("Running"))
+    except docker.errors.APIError:
+        return False
 
 
 def _request_error(job: BuildJob, error: docker.errors.APIError) -> Exception:

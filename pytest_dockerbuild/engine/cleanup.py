@@ -18,6 +18,7 @@ import docker.errors
 
 from pytest_dockerbuild.engine.imagestore import (
     ImageIndex,
+    find_leftovers,
     orphaned,
     remove_dangling,
     remove_leftovers,
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Cleanup", "PruneReport"]
 
+PRUNE_PATIENCE = 60.0  #: seconds prune waits for the builds in progress on this host to end
+
 
 @dataclass
 class PruneReport:
@@ -45,12 +48,18 @@ class PruneReport:
     networks: int = 0
     volumes: int = 0
     live_runs: list[str] = field(default_factory=list)  #: ``host:pid`` of runs still in progress
+    builds_waited: float = 0.0  #: seconds prune waited for builds in progress before it left the images
 
     def __str__(self) -> str:
         text = f"removed {self.images} images, {self.containers} containers, {self.networks} networks"
         text += f" and {self.volumes} volumes"
         if self.live_runs:
             text += f"; kept those of runs in progress ({', '.join(self.live_runs)})"
+        if self.builds_waited:
+            text += (
+                f"; removed no image: builds were still under way after {self.builds_waited:.0f} s"
+                " (run the prune again when they end)"
+            )
         return text
 
 
@@ -70,21 +79,29 @@ class Cleanup:
             return labels.get(LABEL_RUN) != self.engine.run_id and owner is not None and not owner.alive
 
         removed = self._remove_labelled([f"{LABEL_MANAGED}=true"], stale)
-        for record in self.engine.ledger.journals():
-            if not record.alive and record.path != self.engine.journal.path:
-                removed += [f"image {i}" for i in self._settle(record.created, record.containers)]
+        dead = [r for r in self.engine.ledger.journals() if not r.alive and r.path != self.engine.journal.path]
+        if not dead:
+            return removed
+        with self.engine.ledger.removing() as free:
+            for record in dead:
+                removed += [f"image {i}" for i in self._settle(record.created, record.containers, free)]
                 record.path.unlink(missing_ok=True)
         return removed
 
-    def _settle(self, created: list[str], containers: list[str]) -> list[str]:
-        """Remove the leftovers of a finished process's builds and add the images that remain
-        to the owned list; returns the ids deleted."""
+    def _settle(self, created: list[str], containers: list[str], free: bool) -> list[str]:
+        """Remove the leftovers of a finished process's builds (if ``free``: the build lock is
+        held, so no build is under way) and add the images that remain to the owned list, which
+        a later clean-up under the lock goes through; returns the ids deleted."""
         if not created and not containers:
             return []  # no engine round trip
+        if not free:
+            found, _ = find_leftovers(self.engine.client, created, containers)
+            self.engine.ledger.update_owned(found)
+            return []
         protected = self.engine.ledger.protected(exclude=self.engine.open_journal)
         deleted = remove_leftovers(self.engine.client, created, containers, protected)
-        index = ImageIndex.read(self.engine.client)
-        self.engine.ledger.update_owned(i for i in (index.resolve(c) for c in created) if i is not None)
+        remaining = ImageIndex.read(self.engine.client)
+        self.engine.ledger.update_owned(i for i in (remaining.resolve(c) for c in created) if i is not None)
         return deleted
 
     def remove_run_resources(self, own_only: bool = False) -> None:
@@ -105,18 +122,30 @@ class Cleanup:
         images nothing keeps.  What live runs use (this one too, and ``used``: what its workers
         used) is kept."""
         journal = self.engine.open_journal
-        if journal is not None:
-            self._settle(journal.created, journal.containers)
-        if retain:
-            protected = self.engine.ledger.protected() | set(used)
-            index = ImageIndex.read(self.engine.client)
-            for project in index.projects() & set(projects):
-                remove_tags(self.engine.client, stale_tags(index, project, keep, protected), protected)
-            gone = [project for project, folder in self.engine.ledger.projects().items() if orphaned(folder)]
-            remove_tags(self.engine.client, [tag for project in gone for tag in index.project_tags(project)], protected)
-            self.engine.ledger.forget_projects(gone)
-            self._forget_gone(protected)
+        # Builds under way (another run's, another worker's) may take leftovers from the cache:
+        # then they go to the owned list, for the next clean-up that finds no build under way.
+        with self.engine.ledger.removing() as free:
+            if journal is not None:
+                self._settle(journal.created, journal.containers, free)
+            if retain and free:  # else another run is building: its end, or the next run's, does this
+                self._retain(projects, keep, self.engine.ledger.protected() | set(used))
         self.engine.close_journal()
+
+    def _retain(self, projects: Mapping[str, Path], keep: int, protected: set[str]) -> None:
+        index = ImageIndex.read(self.engine.client)
+        for project in index.projects() & set(projects):
+            remove_tags(self.engine.client, stale_tags(index, project, keep, protected), protected)
+        gone = [project for project, folder in self.engine.ledger.projects().items() if orphaned(folder)]
+        remove_tags(self.engine.client, [tag for project in gone for tag in index.project_tags(project)], protected)
+        self.engine.ledger.forget_projects(gone)
+        self._forget_gone(protected)
+
+    def remove_unkept(self, patience: float = 0.0) -> list[str] | None:
+        """Remove the images the plugin made that nothing keeps (the owned list: among them what a
+        clean-up left while builds were under way), once no build of this host is under way,
+        waiting up to ``patience`` seconds; returns the ids deleted, None if builds still were."""
+        with self.engine.ledger.removing(patience) as free:
+            return self._forget_gone(self.engine.ledger.protected()) if free else None
 
     def _forget_gone(self, protected: set[str]) -> list[str]:
         """Remove owned images nothing keeps; drop the ids of images gone from the owned list."""
@@ -150,21 +179,26 @@ class Cleanup:
             kind = removed.split(" ", 1)[0]
             setattr(report, kind + "s", getattr(report, kind + "s") + 1)
         report.live_runs = sorted(self._live_owners())
-        protected = self.engine.ledger.protected()
-        index = ImageIndex.read(self.engine.client)
-        known = self.engine.ledger.projects()
-        if project is not None:
-            names = [project]
-        else:  # this repository's projects, and those whose folder is gone
-            names = [name for name, folder in known.items() if orphaned(folder) or (root and within(folder, root))]
-        tags = [tag for name in names for tag in index.project_tags(name)]
-        tagged = {image for image in index.images if set(index.tags(image)) & set(tags)}
-        remove_tags(self.engine.client, tags, protected)
-        self._forget_gone(protected)
-        report.images += len(tagged - set(ImageIndex.read(self.engine.client).images))
+        with self.engine.ledger.removing(patience=PRUNE_PATIENCE) as free:
+            if not free:
+                report.builds_waited = PRUNE_PATIENCE
+                return report
+            protected = self.engine.ledger.protected()
+            index = ImageIndex.read(self.engine.client)
+            known = self.engine.ledger.projects()
+            if project is not None:
+                names = [project]
+            else:  # this repository's projects, and those whose folder is gone
+                names = [name for name, folder in known.items() if orphaned(folder) or (root and within(folder, root))]
+            tags = [tag for name in names for tag in index.project_tags(name)]
+            tagged = {image for image in index.images if set(index.tags(image)) & set(tags)}
+            remove_tags(self.engine.client, tags, protected)
+            self._forget_gone(protected)
+            remaining = set(ImageIndex.read(self.engine.client).images)
+            report.images += len(tagged - remaining)
         self.engine.ledger.forget_projects(names)
         shutil.rmtree(cache_home() / "failures", ignore_errors=True)  # failure records of older versions
-        forget_except(cache_home() / "index", set(ImageIndex.read(self.engine.client).images))
+        forget_except(cache_home() / "index", remaining)
         return report
 
     def _live_owners(self) -> set[str]:

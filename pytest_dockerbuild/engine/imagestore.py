@@ -20,7 +20,7 @@ import docker.errors
 
 from pytest_dockerbuild.engine.naming import is_plugin_tag, repository, stage_of_tag
 
-__all__ = ["ImageIndex", "remove_dangling", "remove_leftovers", "remove_tags", "stale_tags"]
+__all__ = ["ImageIndex", "find_leftovers", "remove_dangling", "remove_leftovers", "remove_tags", "stale_tags"]
 
 
 class ImageIndex:
@@ -91,20 +91,19 @@ def _remove_image(client: docker.DockerClient, reference: str, index: ImageIndex
     return deleted
 
 
-def remove_leftovers(
-    client: docker.DockerClient, created: Sequence[str], containers: Sequence[str], protected: Iterable[str] = ()
-) -> list[str]:
-    """Remove what a failed, interrupted or killed build left: the step ``containers`` the
-    classic builder ran (if still there), the images committed from them after the build's
-    last line, and the ``created`` images that nothing keeps (untagged, no children).
-    Returns the ids of the images deleted."""
+def find_leftovers(
+    client: docker.DockerClient, created: Sequence[str], containers: Sequence[str]
+) -> tuple[list[str], ImageIndex]:
+    """What a failed, interrupted or killed build left: remove the step ``containers`` the
+    classic builder ran (if still there); return the full ids of the ``created`` images still
+    there and of the images the engine committed from those containers after the build's last
+    line, parents before children; and the engine's images."""
     for container in containers:
         try:
             client.api.remove_container(container, force=True)
         except docker.errors.APIError:
             pass  # the builder removed it (forcerm)
     index = ImageIndex.read(client)
-    keep = index.expand(protected)
     candidates = [image for image in (index.resolve(c) for c in created) if image is not None]
     if containers:
         for image_id in list(index.images):
@@ -115,6 +114,17 @@ def remove_leftovers(
                     continue
                 if origin and any(origin.startswith(c) or c.startswith(origin) for c in containers):
                     candidates.append(image_id)
+    return candidates, index
+
+
+def remove_leftovers(
+    client: docker.DockerClient, created: Sequence[str], containers: Sequence[str], protected: Iterable[str] = ()
+) -> list[str]:
+    """Remove what a failed, interrupted or killed build left (:func:`find_leftovers`) that
+    nothing keeps (untagged, no children, not ``protected``).  Returns the ids deleted.  Only
+    under the ledger's build lock: an image a build is taking from the cache is in no journal yet."""
+    candidates, index = find_leftovers(client, created, containers)
+    keep = index.expand(protected)
     deleted: list[str] = []
     for image_id in reversed(candidates):  # children before their parents
         if image_id not in keep and index.dangling(image_id):

@@ -10,6 +10,12 @@ that remain to the engine's **owned** list; a later run does the same for a
 journal whose process is dead.  Journals of live processes protect what they
 use from prune and from the clean-up of old tags.
 
+A journal line is written only after the engine said it took an image from the
+cache, so the ledger's **build lock** closes the gap: every build holds it
+shared while it talks to the engine, and images are removed only under it held
+exclusively (by no process while any build of this host is under way: a
+clean-up that finds it taken leaves its removals to the next one).
+
 Files live under ``~/.cache/pytest-dockerbuild/ledger/<engine id>/`` (see :func:`cache_home`).
 """
 
@@ -19,15 +25,18 @@ import hashlib
 import json
 import os
 import pwd
+import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from filelock import FileLock, ReadWriteLock, Timeout
 
 from pytest_dockerbuild.engine.process import ProcessId, current, mount_namespace
+from pytest_dockerbuild.errors import DockerbuildError
 
 __all__ = ["Journal", "JournalRecord", "Ledger", "cache_home"]
 
@@ -154,6 +163,53 @@ class Ledger:
             if record.alive and (exclude is None or record.path != exclude.path):
                 used |= record.used | set(record.created)
         return used
+
+    @contextmanager
+    def building(self, patience: float = 900.0) -> Iterator[None]:
+        """Hold the build lock shared while a build may take images from the engine's cache
+        (until the journal holds them), waiting up to ``patience`` seconds for a removal."""
+        lock = self._build_lock()
+        if lock is None:
+            yield  # no ledger here (a read-only home): no journal to protect either
+            return
+        try:
+            lock.acquire_read(timeout=patience)
+        except Timeout:
+            lock.close()
+            raise DockerbuildError(f"a clean-up held the build lock {lock.lock_file} for {patience:.0f} s; "
+                                   "if no other pytest run is pruning, remove that file") from None  # fmt: skip
+        try:
+            yield
+        finally:
+            lock.release()
+            lock.close()
+
+    @contextmanager
+    def removing(self, patience: float = 0.0) -> Iterator[bool]:
+        """Hold the build lock exclusively: yields True when no build of this host is under way
+        (within ``patience`` seconds), so images may be removed; False: remove none now."""
+        lock = self._build_lock()
+        held = False
+        if lock is not None:
+            try:
+                lock.acquire_write(timeout=patience, blocking=patience > 0)
+                held = True
+            except Timeout:
+                pass
+        try:
+            yield held
+        finally:
+            if lock is not None:
+                if held:
+                    lock.release()
+                lock.close()
+
+    def _build_lock(self) -> ReadWriteLock | None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            return ReadWriteLock(self.folder / "builds.lock", is_singleton=False)
+        except (OSError, ValueError, sqlite3.Error):
+            return None
 
     def remember_projects(self, contexts: Mapping[str, Path]) -> None:
         """Note where projects were built from (project id -> context folder), on this host and in
