@@ -79,7 +79,7 @@ def test_failing_run_in_a_middle_stage(builder: Builder, make_context: MakeConte
     assert failure.instruction == "RUN echo 'Testing...' >> /build.txt && echo 'expected 3 lines, got 2' >&2 && exit 3"
     assert "expected 3 lines, got 2" in failure.log_tail
     message = str(failure)
-    engine_step = {"classic": "Step 9/15", "buildkit": "[test-stage 3/3]"}[failure.backend]
+    engine_step = {"classic": "Step 9/14", "buildkit": "[test-stage 3/3]"}[failure.backend]
     assert failure.engine_step == engine_step
     assert message.startswith(
         f"Docker build failed in stage 'test-stage', step 4/4 ({context / 'Dockerfile'}:8, {engine_step} of the "

@@ -443,6 +443,21 @@ def test_substituted_appends_labels_after_the_target_stage_only(target: str | No
     assert lines[lines.index(label) - 1] == after
 
 
+@pytest.mark.parametrize("target", [None, "test", "build"])
+def test_substituted_can_join_the_labels_to_the_target_stages_label_after_from(target: str | None) -> None:
+    """No LABEL step of its own: the labels go with the plugin's line after the target stage's FROM."""
+    plain = parse(SUBSTITUTABLE).substituted({}, after_from="LABEL m=true")
+    text = parse(SUBSTITUTABLE).substituted({}, labels={"b.key": "two words", "a.key": "x"}, target=target,
+                                            after_from="LABEL m=true", labels_after_from=True)  # fmt: skip
+    lines = text.splitlines()
+    label = "LABEL m=true a.key=x b.key='two words'"
+    assert len(lines) == len(plain.splitlines()) and lines.count(label) == 1
+    stage = parse(SUBSTITUTABLE).stage(target if target is not None else len(parse(SUBSTITUTABLE).stages) - 1)
+    froms = [number for number, line in enumerate(lines) if line.startswith("FROM")]
+    assert lines.index(label) == froms[stage.index] + 1
+    assert lines.count("LABEL m=true") == len(parse(SUBSTITUTABLE).stages) - 1
+
+
 def test_substituted_adds_a_final_newline_before_a_label() -> None:
     text = parse("FROM diamol/base\nRUN true").substituted(MAP, labels={"k": "v"})
     assert text == "FROM local/base:1\nRUN true\nLABEL k=v\n"

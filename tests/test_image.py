@@ -410,15 +410,20 @@ def plugin_labels(context: str) -> str:
     return " ".join(f"{k}={v}" for k, v in sorted(image_labels(CONTEXTS / context).items()))
 
 
+def last_stage_label(context: str) -> str:
+    """The classic backend's LABEL after the last stage's FROM: the plugin's labels join it."""
+    managed = "pytest-dockerbuild.managed=true"
+    return f"LABEL {managed} " + " ".join(p for p in plugin_labels(context).split() if p != managed)
+
+
 SCRATCH_LAYERS = {
     # the classic builder counts the symlink's target path ("hello.txt", 9 bytes) in the size of the
-    # COPY layer, and commits the plugin's LABEL as a step; BuildKit counts file data only
+    # COPY layer, and commits the plugin's LABEL (with its labels) as a step; BuildKit counts file data only
     "classic": [
-        ("LABEL pytest-dockerbuild.managed=true", 0),
+        (last_stage_label("image-scratch"), 0),
         ("COPY dir:<sum> in /", 16 + 9),
         ("COPY file:<sum> in /etc/motd", 19),
         ('CMD ["/hello.txt"]', 0),
-        (f"LABEL {plugin_labels('image-scratch')}", 0),
     ],
     "buildkit": [
         ("COPY /out/ /", 16),
@@ -539,20 +544,18 @@ def test_config_of_an_image_that_sets_nothing(scratch: Image, backend: str) -> N
 
 
 # -- layers and size -----------------------------------------------------------------------------------
-OWN_BASE = "LABEL pytest-dockerbuild.managed=true"  # the classic backend builds on the plugin's own image
 SHIFT = {"classic": 1, "buildkit": 0}  # history entries it adds before a stage's instructions
 
 LAYER_INSTRUCTIONS = {
     "classic": [
         "IMPORT",
-        OWN_BASE,
+        last_stage_label("image-layers"),  # the plugin's own image on the base, with its labels: no step more
         "COPY file:<sum> in /ten-bytes.txt",
         "ENV MODE=test",
         "RUN head -c 1000 /dev/zero > /kilobyte.bin",
         "RUN true",
         "ARG FLAVOUR=plain",
         'RUN echo "$FLAVOUR" > /flavour.txt',
-        f"LABEL {plugin_labels('image-layers')}",  # the plugin's labels: one step
     ],
     "buildkit": [
         "IMPORT",
@@ -568,14 +571,13 @@ LAYER_INSTRUCTIONS = {
 RAW_HISTORY = {
     "classic": [
         "",
-        f"/bin/sh -c #(nop)  {OWN_BASE}",
+        f"/bin/sh -c #(nop)  {last_stage_label('image-layers')}",
         "/bin/sh -c #(nop) COPY file:<sum> in /ten-bytes.txt ",
         "/bin/sh -c #(nop)  ENV MODE=test",
         "/bin/sh -c head -c 1000 /dev/zero > /kilobyte.bin",
         "/bin/sh -c true",
         "/bin/sh -c #(nop)  ARG FLAVOUR=plain",
         '|1 FLAVOUR=plain /bin/sh -c echo "$FLAVOUR" > /flavour.txt',
-        f"/bin/sh -c #(nop)  LABEL {plugin_labels('image-layers')}",
     ],
     "buildkit": [
         "",
@@ -609,19 +611,16 @@ def test_layer_keeps_the_raw_history_text(layered: Image, backend: str) -> None:
 
 
 def test_layer_sizes(layered: Image, base: Image, backend: str) -> None:
-    label_step = {"classic": [0], "buildkit": []}[backend]
     own = [0] * SHIFT[backend]
-    assert [layer.size for layer in layered.layers] == [base.size, *own, 10, 0, 1000, 0, 0, 6, *label_step]
+    assert [layer.size for layer in layered.layers] == [base.size, *own, 10, 0, 1000, 0, 0, 6]
     assert sum(layer.size for layer in layered.layers) == layered.size
     assert layered.size - base.size == 1016
 
 
 def test_empty_layers_are_the_steps_that_add_no_bytes(layered: Image, backend: str) -> None:
-    label_step = {"classic": [True], "buildkit": []}[backend]
     own = [True] * SHIFT[backend]
     #                                                      COPY   ENV   RUN 1kB  RUN true  ARG   RUN echo
-    assert [layer.empty for layer in layered.layers] == [False, *own, False, True, False, True, True, False,
-                                                         *label_step]  # fmt: skip
+    assert [layer.empty for layer in layered.layers] == [False, *own, False, True, False, True, True, False]
 
 
 def test_run_that_changes_nothing_is_an_empty_layer(layered: Image, backend: str) -> None:
@@ -656,7 +655,7 @@ def test_metadata_steps_in_the_history(configured: Image, backend: str) -> None:
     keywords = [layer.instruction.split(" ", 1)[0] for layer in configured.layers]
     steps = ["ENV", "WORKDIR", "USER", "EXPOSE", "LABEL", "HEALTHCHECK", "VOLUME", "STOPSIGNAL", "SHELL"]
     own = ["LABEL"] * SHIFT[backend]
-    assert keywords == ["IMPORT", *own, *steps, "ENTRYPOINT", "CMD", *{"classic": ["LABEL"], "buildkit": []}[backend]]
+    assert keywords == ["IMPORT", *own, *steps, "ENTRYPOINT", "CMD"]
     assert {layer.empty for layer in configured.layers[1:]} == {True}
     assert configured.layers[4 + SHIFT[backend]].instruction == EXPOSE_STEP[backend]
 

@@ -32,7 +32,7 @@ from pytest_dockerbuild.build.backend import (
 from pytest_dockerbuild.build.classic_stream import ClassicStream
 from pytest_dockerbuild.build.model import BuildRequest, StageResult, StepResult
 from pytest_dockerbuild.dockerfile import Dockerfile
-from pytest_dockerbuild.engine.imagestore import remove_leftovers
+from pytest_dockerbuild.engine.imagestore import find_leftovers, remove_leftovers
 from pytest_dockerbuild.engine.naming import LABEL_MANAGED, LABEL_OPTIONS, stage_tag
 from pytest_dockerbuild.errors import (
     BaseImageMissing,
@@ -84,10 +84,7 @@ class ClassicBackend:
         seconds = time.monotonic() - started
         if stream.error is not None:
             _tag_stages(job, stream)  # first: a stage image is never a leftover
-            with job.engine.ledger.removing() as free:
-                if free:  # else a build is under way, which may take them from the cache: the run's end removes them
-                    protected = job.engine.ledger.protected(exclude=job.engine.open_journal)
-                    remove_leftovers(job.engine.client, stream.created, [], protected)
+            _remove_leftovers(job, stream.created, [])
             raise _failure(job, stream)
         if stream.image_id is None:
             raise failure_at(job, "the engine reported no image id", log=stream.log)
@@ -103,8 +100,14 @@ def _run(job: BuildJob, stream: ClassicStream) -> None:
     request = job.request
     salt = request.options.cache_salt()
     stage_label = f"LABEL {LABEL_MANAGED}=true" + (f" {LABEL_OPTIONS}={salt}" if salt else "")
+    # The plugin's labels join the LABEL after the last stage's FROM when that stage is the target
+    # and labels= gave none (a labels= value overrides the Dockerfile's: it stays a step at the
+    # end): one container and commit fewer.  An earlier stage as the target keeps them at its end,
+    # so its steps stay the ones a build of the last stage takes from the cache.
+    last = request.target is None or job.dockerfile.stage(request.target).index == len(job.dockerfile.stages) - 1
+    joined = last and not request.labels
     text = job.dockerfile.substituted(request.image_map, labels=request.image_labels, target=request.target,
-                                      after_from=stage_label)  # fmt: skip
+                                      after_from=stage_label, labels_after_from=joined)  # fmt: skip
     exclude = read_patterns(dockerignore(request.context))
     context = tar(str(request.context), exclude=exclude, dockerfile=(DOCKERFILE_NAME, text))
     # A connection of its own: closing it (on an interrupt) makes the engine cancel the build.
@@ -228,10 +231,20 @@ def _remove_when_cancelled(job: BuildJob, stream: ClassicStream, patience: float
     deadline = time.monotonic() + patience
     while time.monotonic() < deadline and any(_running(client, container) for container in stream.containers):
         time.sleep(0.5)  # the cancelled step is still stopping
-    with job.engine.ledger.removing() as free:
-        if free:  # else a build is under way: the run's end (or, after a kill, the next run) removes them
-            protected = job.engine.ledger.protected(exclude=job.engine.open_journal)
-            remove_leftovers(client, stream.created, stream.containers, protected)
+    _remove_leftovers(job, stream.created, stream.containers)
+
+
+def _remove_leftovers(job: BuildJob, created: list[str], containers: list[str]) -> None:
+    """Remove what a failed or cancelled build left, unless a build is under way (it may be taking
+    them from the cache): then hand them to the owned list, for the next clean-up under the lock."""
+    ledger, client = job.engine.ledger, job.engine.client
+    with ledger.removing() as free:
+        if free:
+            remove_leftovers(client, created, containers, ledger.protected(exclude=job.engine.open_journal))
+            return
+    found, _ = find_leftovers(client, created, containers)
+    ledger.update_owned(found)
+    job.engine.journal.abandon(created)
 
 
 def _running(client: docker.DockerClient, container: str) -> bool:

@@ -64,6 +64,7 @@ class JournalRecord:
     created: list[str] = field(default_factory=list)  #: image ids (maybe short) its builds committed
     containers: list[str] = field(default_factory=list)  #: containers the classic builder ran steps in
     used: set[str] = field(default_factory=set)  #: image ids and tags its tests used or were about to
+    abandoned: set[str] = field(default_factory=set)  #: created images of its failed builds (left to a clean-up)
 
     @property
     def alive(self) -> bool:
@@ -92,6 +93,8 @@ class JournalRecord:
                 record.containers.append(str(value))
             elif kind == "uses":
                 record.used.add(str(value))
+            elif kind == "abandoned":
+                record.abandoned.add(str(value))
         return record
 
 
@@ -128,6 +131,12 @@ class Journal:
         self.containers.append(container_id)
         self._write("container", container_id)
 
+    def abandon(self, image_ids: Iterable[str]) -> None:
+        """Images its failed build committed that it left to a clean-up (a build was under way):
+        no longer protected as this process's own (unless it uses them)."""
+        for image_id in image_ids:
+            self._write("abandoned", image_id)
+
     def uses(self, reference: str) -> None:
         """An image id or tag a test of this process uses, or is about to look up."""
         if reference not in self.used:
@@ -161,7 +170,7 @@ class Ledger:
         used: set[str] = set()
         for record in self.journals():
             if record.alive and (exclude is None or record.path != exclude.path):
-                used |= record.used | set(record.created)
+                used |= record.used | (set(record.created) - record.abandoned)
         return used
 
     @contextmanager
