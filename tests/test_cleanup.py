@@ -16,12 +16,13 @@ from pathlib import Path
 
 import docker
 import pytest
-from helpers import BASE, marked_leftovers
+from helpers import BASE, MakeContext, marked_leftovers
 
+from pytest_dockerbuild import Builder, BuildFailed
 from pytest_dockerbuild.engine import cleanup
 from pytest_dockerbuild.engine.cleanup import Cleanup
 from pytest_dockerbuild.engine.client import Engine
-from pytest_dockerbuild.engine.imagestore import orphaned
+from pytest_dockerbuild.engine.imagestore import ImageIndex, orphaned
 from pytest_dockerbuild.engine.ledger import Ledger
 from pytest_dockerbuild.engine.naming import project_id
 from pytest_dockerbuild.engine.process import ProcessId, current
@@ -268,6 +269,34 @@ def test_while_a_build_is_under_way_a_failed_builds_step_images_wait_for_a_later
         output = slow.communicate(timeout=300)[0]
     assert slow.returncode == 0, output
     assert marked_leftovers(marker) == ([], []), "the next clean-up without a build under way removed it"
+
+
+def test_a_failed_build_under_another_build_leaves_its_step_images_to_the_next_clean_up(
+    builders: dict[str, Builder], make_context: MakeContext
+) -> None:
+    """In a live run: the failed build's step image goes to the owned list and is no longer
+    protected as the run's own, so the first clean-up that finds no build under way removes it."""
+    marker = uuid.uuid4().hex
+    context = make_context(f"FROM diamol/base\nRUN echo {marker} > /a\nRUN exit 3\n")
+    holder = (
+        "import time\nfrom pytest_dockerbuild.engine.client import Engine\n"
+        "with Engine().ledger.building():\n    print('holding', flush=True)\n    time.sleep(300)\n"
+    )
+    build = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    try:
+        assert build.stdout is not None and build.stdout.readline() == "holding\n"
+        with pytest.raises(BuildFailed):
+            builders["classic"].build(context)
+        left = marked_leftovers(marker, settle=False)[1]
+        assert len(left) == 1, "the failed build's step image was removed while a build was under way"
+        engine = builders["classic"].engine
+        image = next(i for i in ImageIndex.read(engine.client).images if i[7:19] == left[0])
+        assert image in engine.ledger.owned()
+        assert image not in ImageIndex.read(engine.client).expand(engine.ledger.protected())
+    finally:
+        build.kill()
+        build.wait()
+    assert marked_leftovers(marker) == ([], [])
 
 
 def test_the_build_lock_is_shared_by_builds_and_taken_alone_by_removals(tmp_path: Path) -> None:
