@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from pytest_dockerbuild.engine.imagestore import (
     find_leftovers,
     orphaned,
     remove_dangling,
-    remove_leftovers,
+    remove_leftovers_of,
     remove_tags,
     stale_tags,
     within,
@@ -84,25 +85,25 @@ class Cleanup:
             return removed
         with self.engine.ledger.removing() as free:
             for record in dead:
-                removed += [f"image {i}" for i in self._settle(record.created, record.containers, free)]
+                removed += [f"image {i}" for i in self._settle(record.created, record.containers, free)[0]]
                 record.path.unlink(missing_ok=True)
         return removed
 
-    def _settle(self, created: list[str], containers: list[str], free: bool) -> list[str]:
+    def _settle(self, created: list[str], containers: list[str], free: bool) -> tuple[list[str], ImageIndex | None]:
         """Remove the leftovers of a finished process's builds (if ``free``: the build lock is
         held, so no build is under way) and add the images that remain to the owned list, which
-        a later clean-up under the lock goes through; returns the ids deleted."""
+        a later clean-up under the lock goes through; returns the ids deleted, and the engine's
+        images if it listed them."""
         if not created and not containers:
-            return []  # no engine round trip
+            return [], None  # no engine round trip
         if not free:
-            found, _ = find_leftovers(self.engine.client, created, containers)
+            found, index = find_leftovers(self.engine.client, created, containers)
             self.engine.ledger.update_owned(found)
-            return []
+            return [], index
         protected = self.engine.ledger.protected(exclude=self.engine.open_journal)
-        deleted = remove_leftovers(self.engine.client, created, containers, protected)
-        remaining = ImageIndex.read(self.engine.client)
-        self.engine.ledger.update_owned(i for i in (remaining.resolve(c) for c in created) if i is not None)
-        return deleted
+        deleted, index = remove_leftovers_of(self.engine.client, created, containers, protected)
+        self.engine.ledger.update_owned(i for i in (index.resolve(c) for c in created) if i is not None)
+        return deleted, index
 
     def remove_run_resources(self, own_only: bool = False) -> None:
         """Remove every container and network labelled with this run's id; with ``own_only``
@@ -125,20 +126,24 @@ class Cleanup:
         # Builds under way (another run's, another worker's) may take leftovers from the cache:
         # then they go to the owned list, for the next clean-up that finds no build under way.
         with self.engine.ledger.removing() as free:
-            if journal is not None:
-                self._settle(journal.created, journal.containers, free)
+            index = self._settle(journal.created, journal.containers, free)[1] if journal is not None else None
             if retain and free:  # else another run is building: its end, or the next run's, does this
-                self._retain(projects, keep, self.engine.ledger.protected() | set(used))
+                self._retain(projects, keep, self.engine.ledger.protected() | set(used), index)
         self.engine.close_journal()
 
-    def _retain(self, projects: Mapping[str, Path], keep: int, protected: set[str]) -> None:
-        index = ImageIndex.read(self.engine.client)
+    def _retain(
+        self, projects: Mapping[str, Path], keep: int, protected: set[str], index: ImageIndex | None = None
+    ) -> None:
+        """Untag the old and orphaned projects' images, then remove what nothing keeps (one listing
+        of the engine's images, ``index`` if given, kept up to date, under the build lock)."""
+        index = index or ImageIndex.read(self.engine.client)
         for project in index.projects() & set(projects):
-            remove_tags(self.engine.client, stale_tags(index, project, keep, protected), protected)
+            remove_tags(self.engine.client, stale_tags(index, project, keep, protected), protected, index)
         gone = [project for project, folder in self.engine.ledger.projects().items() if orphaned(folder)]
-        remove_tags(self.engine.client, [tag for project in gone for tag in index.project_tags(project)], protected)
+        tags = [tag for project in gone for tag in index.project_tags(project)]
+        remove_tags(self.engine.client, tags, protected, index)
         self.engine.ledger.forget_projects(gone)
-        self._forget_gone(protected)
+        self._forget_gone(protected, index)
 
     def remove_unkept(self, patience: float = 0.0) -> list[str] | None:
         """Remove the images the plugin made that nothing keeps (the owned list: among them what a
@@ -147,10 +152,10 @@ class Cleanup:
         with self.engine.ledger.removing(patience) as free:
             return self._forget_gone(self.engine.ledger.protected()) if free else None
 
-    def _forget_gone(self, protected: set[str]) -> list[str]:
+    def _forget_gone(self, protected: set[str], index: ImageIndex | None = None) -> list[str]:
         """Remove owned images nothing keeps; drop the ids of images gone from the owned list."""
         owned = self.engine.ledger.owned()
-        deleted, index = remove_dangling(self.engine.client, owned, protected)
+        deleted, index = remove_dangling(self.engine.client, owned, protected, index)
         self.engine.ledger.update_owned(keep_only=set(index.images))
         return deleted
 
@@ -158,9 +163,11 @@ class Cleanup:
         """Remove the containers, then the networks and volumes, with all of ``labels`` (and whose
         labels ``select`` accepts); returns what was removed."""
         removed: list[str] = []
-        for container in self.engine.client.containers.list(all=True, ignore_removed=True, filters={"label": labels}):
-            if (select is None or select(container.labels)) and _quietly(container.remove, force=True, v=True):
-                removed.append(f"container {container.name}")
+        found = self.engine.client.containers.list(all=True, ignore_removed=True, filters={"label": labels})
+        chosen = [container for container in found if select is None or select(container.labels)]
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(chosen)))) as pool:  # each stops in its own time
+            gone = list(pool.map(lambda container: _quietly(container.remove, force=True, v=True), chosen))
+        removed += [f"container {container.name}" for container, done in zip(chosen, gone, strict=True) if done]
         for network in self.engine.client.networks.list(filters={"label": labels}):
             if (select is None or select(network.attrs.get("Labels") or {})) and _quietly(network.remove):
                 removed.append(f"network {network.name}")

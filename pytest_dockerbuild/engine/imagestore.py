@@ -123,39 +123,50 @@ def remove_leftovers(
     """Remove what a failed, interrupted or killed build left (:func:`find_leftovers`) that
     nothing keeps (untagged, no children, not ``protected``).  Returns the ids deleted.  Only
     under the ledger's build lock: an image a build is taking from the cache is in no journal yet."""
+    return remove_leftovers_of(client, created, containers, protected)[0]
+
+
+def remove_leftovers_of(
+    client: docker.DockerClient, created: Sequence[str], containers: Sequence[str], protected: Iterable[str] = ()
+) -> tuple[list[str], ImageIndex]:
+    """:func:`remove_leftovers`, and the engine's images after it (one listing for both)."""
     candidates, index = find_leftovers(client, created, containers)
     keep = index.expand(protected)
     deleted: list[str] = []
     for image_id in reversed(candidates):  # children before their parents
         if image_id not in keep and index.dangling(image_id):
             deleted += _remove_image(client, image_id, index)
-    return deleted
+    return deleted, index
 
 
 def remove_dangling(
-    client: docker.DockerClient, owned: set[str], protected: Iterable[str] = ()
+    client: docker.DockerClient, owned: set[str], protected: Iterable[str] = (), index: ImageIndex | None = None
 ) -> tuple[list[str], ImageIndex]:
-    """Remove the images of the owned list that nothing keeps, up their parent chains; returns
-    the ids deleted and the engine's images after that."""
+    """Remove the images of the owned list that nothing keeps, up their parent chains (from
+    ``index``, a listing taken under the same build lock, if given); returns the ids deleted and
+    the engine's images after that."""
     deleted: list[str] = []
     while True:
-        index = ImageIndex.read(client)
+        index = index or ImageIndex.read(client)
         keep = index.expand(protected)
         victims = [i for i in index.images if i in owned and i not in keep and index.dangling(i)]
         removed = [gone for image_id in victims for gone in _remove_image(client, image_id, index)]
         if not removed:
             return deleted, index
         deleted += removed
+        index = None  # a parent may be dangling now: list again
 
 
-def remove_tags(client: docker.DockerClient, tags: Iterable[str], protected: Iterable[str] = ()) -> list[str]:
+def remove_tags(
+    client: docker.DockerClient, tags: Iterable[str], protected: Iterable[str] = (), index: ImageIndex | None = None
+) -> list[str]:
     """Remove plugin tags (an image goes with its last tag, if no container uses it and no
     image is built on it); a tag in ``protected`` is kept, and so is the last tag of an image
-    in ``protected``."""
+    in ``protected``.  ``index`` (a listing under the same build lock) is kept up to date."""
     tags = list(tags)
     if not tags:
         return []  # no engine round trip
-    index = ImageIndex.read(client)
+    index = index or ImageIndex.read(client)
     keep = index.expand(protected)
     deleted: list[str] = []
     for tag in tags:
