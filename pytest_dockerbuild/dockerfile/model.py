@@ -348,13 +348,11 @@ class Dockerfile:
     ) -> str:  # fmt: skip
         """The Dockerfile text with FROM images replaced per ``image_map`` (normalized keys).
 
-        FROM lines keep their flags, stage names and line numbers.  With ``labels``,
-        one ``LABEL`` line is appended after the last instruction of the ``target``
-        stage (default: the last), so that the built image carries them at the cost
-        of one step (the classic builder's ``labels=`` costs a step per label).  With
-        ``after_from`` (an instruction: ``LABEL k=v``, ``ARG K=v``), it follows each FROM (one line more
-        per stage above a line of the text).  With ``labels_after_from`` and an ``after_from`` LABEL,
-        the ``labels`` join the target stage's ``after_from`` line instead: no step more.
+        FROM lines keep their flags, stage names and line numbers.  With ``labels``, one ``LABEL`` line
+        follows the last instruction of the ``target`` stage (default: the last): one step.  With
+        ``after_from`` (an instruction: ``LABEL k=v``, ``ARG K=v``), it follows each FROM (one line more per
+        stage above a line of the text); with ``labels_after_from`` and an ``after_from`` LABEL, the
+        ``labels`` join the target stage's ``after_from`` line instead: no step more.
         """
         lines = re.findall(r"[^\n]*\n|[^\n]+\Z", self.text)  # as the parser counts: not at \r, \f, \u2028 ...
         if lines and not lines[-1].endswith("\n"):
@@ -387,13 +385,11 @@ class Dockerfile:
         added: list[tuple[int, int, str]] = []  # (line index to insert at, order there, text)
         labelled = self.stage(target if target is not None else len(self.stages) - 1)
         joined = bool(labels) and labels_after_from and (after_from or "").startswith("LABEL ")
-        given = set((after_from or "").split()[1:]) if joined else set()  # a pair the LABEL has already
-        pairs = " ".join(pair for pair in (f"{k}={shlex.quote(v)}" for k, v in sorted((labels or {}).items()))
-                         if pair not in given)  # fmt: skip
-        if after_from:
-            added += [(stage.instructions[0].end_line, 0,
-                       f"{after_from} {pairs}\n" if joined and stage is labelled else f"{after_from}\n")
-                      for stage in self.stages]  # fmt: skip
+        given = set((after_from or "").split()[1:]) if joined else set()  # pairs the LABEL has already
+        pairs = " ".join(p for p in (f"{k}={shlex.quote(v)}" for k, v in sorted((labels or {}).items())) if p not in given)  # fmt: skip  # noqa: E501
+        for stage in self.stages if after_from else []:
+            added.append((stage.instructions[0].end_line, 0, f"{after_from} {pairs}\n" if joined and stage is labelled
+                          else f"{after_from}\n"))  # fmt: skip
         if pairs and not joined:
             added.append((labelled.instructions[-1].end_line, 1, f"LABEL {pairs}\n"))
         for index, _, text in sorted(added, reverse=True):  # from the end: earlier indices stay right
