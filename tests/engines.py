@@ -6,6 +6,9 @@ touched. Never ``"bridge": "none"``: at start that deletes the host's docker0.
 A killed run's daemon is stopped by the next start: :data:`RECORD` names the pid, folder
 and bridge of the daemon the tests started, and only that pid (with that folder on its
 command line) is stopped.
+
+:func:`docker_context` makes a Docker context for an engine: buildx gives every context a
+builder of the docker driver named after it, which builds in (and loads into) that engine.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -121,3 +125,33 @@ def _wait(daemon: subprocess.Popen[bytes], url: str, folder: Path, timeout: floa
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the second dockerd did not answer on {url} within {timeout} s") from None
             time.sleep(0.3)
+
+
+def _docker_config() -> Path:
+    return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+
+
+@contextmanager
+def docker_context(url: str) -> Iterator[str]:
+    """A Docker context for the engine at ``url`` (and so a buildx builder of the docker driver of
+    the same name): -> its name. Removed at the end, with what buildx recorded of the builder."""
+    name = f"pytest-dockerbuild-{uuid.uuid4().hex[:8]}"
+    created = _run("docker", "context", "create", name, "--docker", f"host={url}")
+    if created.returncode != 0:
+        raise RuntimeError(f"docker context create {name} failed: {created.stderr.strip()}")
+    try:
+        yield name
+    finally:
+        _run("docker", "context", "rm", "--force", name)
+        (_docker_config() / "buildx" / "activity" / name).unlink(missing_ok=True)
+
+
+def context_names() -> list[str]:
+    """The Docker contexts the CLI knows."""
+    return _run("docker", "context", "ls", "--format", "{{.Name}}").stdout.split()
+
+
+def builder_names() -> list[str]:
+    """The buildx builders (and their nodes) ``docker buildx ls`` lists."""
+    lines = _run("docker", "buildx", "ls").stdout.splitlines()[1:]
+    return [line.replace("\\_", "").split()[0].rstrip("*") for line in lines if line.strip()]

@@ -1,17 +1,25 @@
 """Many engines (``--dockerbuild-engines``): pytest-xdist workers spread over the first engine
-and a second dockerd on this machine, images shared through a real registry."""
+and a second dockerd on this machine, images shared through a real registry; a buildx builder
+of another engine (``--dockerbuild-builder``), whose images come over through the registry."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
-from registry import tags
+from engines import builder_names, context_names, docker_context
+from helpers import BASE, MakeContext
+from registry import free_port, tags
 
-from pytest_dockerbuild.engine.pool import SHARED_REPOSITORY, EnginePool, read_engines
+from pytest_dockerbuild import Builder
+from pytest_dockerbuild.build.buildkit import use_registry
+from pytest_dockerbuild.engine.client import Engine
+from pytest_dockerbuild.engine.pool import SHARED_REPOSITORY, EnginePool, buildx_builder, read_engines, same_engine
+from pytest_dockerbuild.errors import BackendUnavailable, RegistryError
 
 FIRST = "unix:///var/run/docker.sock"
 
@@ -104,3 +112,73 @@ def test_the_buildx_builder_is_passed_through_and_its_driver_shown(inner: pytest
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([f"dockerbuild: *; buildx builder {missing} (driver unknown (*{missing}*))*"])
     result.stdout.fnmatch_lines([f'*error: no builder "{missing}" found*'])
+
+
+@pytest.fixture
+def transit() -> Iterator[None]:
+    """This process names no registry for builders outside the engine, before and after the test."""
+    use_registry(None)
+    yield
+    use_registry(None)
+
+
+def test_a_builder_of_another_engine_hands_its_image_over_through_the_registry(
+    registry: str, second_engine_url: str, dockerbuild_engine: Engine, make_context: MakeContext,
+    monkeypatch: pytest.MonkeyPatch, transit: None,
+) -> None:  # fmt: skip
+    marker = uuid.uuid4().hex
+    context = make_context(f"FROM diamol/base\nRUN echo through-{marker} > /m\n")
+    with docker_context(second_engine_url) as name:
+        monkeypatch.setenv("BUILDX_BUILDER", name)
+        found = buildx_builder(name)
+        assert (found.driver, found.context, found.host) == ("docker", name, second_engine_url)
+        assert found.builds_elsewhere(FIRST) and not found.builds_elsewhere(second_engine_url)
+        with pytest.raises(BackendUnavailable, match=rf"builder '{name}' .* pass --dockerbuild-share-via REGISTRY"):
+            Builder(dockerbuild_engine, {"diamol/base": BASE}, backend="buildkit").build(context)
+        closed = f"127.0.0.1:{free_port()}"
+        use_registry(closed)
+        with pytest.raises(RegistryError, match=rf"builder '{name}' built the image but could not push it to the "
+                           rf"registry {closed} as {closed}/{SHARED_REPOSITORY}:k"):  # fmt: skip
+            Builder(dockerbuild_engine, {"diamol/base": BASE}, backend="buildkit").build(context)
+        use_registry(registry)
+        result = Builder(dockerbuild_engine, {"diamol/base": BASE}, backend="buildkit").build(context)
+        assert name in context_names() and name in builder_names()
+    assert result.image.read_text("/m") == f"through-{marker}\n"  # in the first engine: the tests' engine
+    assert result.step(f"echo through-{marker}").cached  # the second engine's layer cache, of the failed push
+    pulled = dockerbuild_engine.client.images.get(result.image.id)
+    assert any(digest.startswith(f"{registry}/{SHARED_REPOSITORY}@sha256:") for digest in pulled.attrs["RepoDigests"])
+    assert f"k{result.key[:40]}" in tags(registry, SHARED_REPOSITORY)
+    second = docker.DockerClient(base_url=second_engine_url)
+    assert second.images.get(result.image.id)  # built there
+    second.close()
+    assert name not in context_names() and name not in builder_names()  # removed with the test
+
+
+def test_engines_are_compared_by_socket() -> None:
+    assert same_engine("unix:///var/run/docker.sock", "unix:///var/run/../run/docker.sock")
+    assert not same_engine("unix:///var/run/docker.sock", "unix:///tmp/dk2/sock")
+    assert same_engine("tcp://10.0.0.2:2376/", "tcp://10.0.0.2:2376")
+
+
+CONTEXT_BUILDER_TEST = """
+def test_build(dockerbuild):
+    result = dockerbuild.build("app", backend="buildkit")
+    assert result.image.read_text("/m") == "through-{marker}\\n"
+"""
+
+
+def test_the_builder_option_goes_through_the_share_registry(
+    inner: pytest.Pytester, registry: str, second_engine_url: str
+) -> None:
+    marker = uuid.uuid4().hex
+    (inner.path / "app").mkdir()
+    (inner.path / "app" / "Dockerfile").write_text(f"FROM diamol/base\nRUN echo through-{marker} > /m\n")
+    inner.makepyfile(test_builder=CONTEXT_BUILDER_TEST.format(marker=marker))
+    with docker_context(second_engine_url) as name:
+        result = inner.runpytest_subprocess(f"--dockerbuild-builder={name}")
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines([f"*builder '{name}' (docker driver, Docker context '{name}' at "
+                                     f"{second_engine_url}) builds in, and loads into, its own engine*"])  # fmt: skip
+        result = inner.runpytest_subprocess(f"--dockerbuild-builder={name}", f"--dockerbuild-share-via={registry}")
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines([f"dockerbuild: *; buildx builder {name} (driver docker)*"])

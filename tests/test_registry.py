@@ -1,5 +1,6 @@
 """A real registry (Debian's docker-registry on a loopback port, the ``registry`` fixture):
-pushes after passing tests, images by registry reference or digest, BuildKit's registry cache."""
+pushes after passing tests (of every image, or of the builds that ask with ``push=``), images by
+registry reference or digest, BuildKit's registry cache."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from collections.abc import Iterator
 import docker.errors
 import pytest
 from helpers import BASE, MakeContext
-from registry import tags
+from registry import free_port, tags
 
 from pytest_dockerbuild import Builder, BuildOptionError, RegistryError
 from pytest_dockerbuild.engine.client import Engine
 from pytest_dockerbuild.engine.naming import project_id
-from pytest_dockerbuild.engine.registry import Reference, Registry, is_registry_reference, pull
+from pytest_dockerbuild.engine.registry import Reference, Registry, is_registry_reference, pull, push_request
 
 TESTS = """
 def test_good(dockerbuild):
@@ -54,6 +55,123 @@ def test_only_images_whose_tests_all_passed_are_pushed(
             f"not pushed: {bad} (final): a test that used it failed",
         ]
     )
+
+
+ASKED = """
+def test_asks_for_good(dockerbuild):
+    plain = dockerbuild.build("good")
+    asked = dockerbuild.build("good", push="{registry}/asked/good:1.2")
+    assert (asked.key, asked.image.id) == (plain.key, plain.image.id)  # push= is not part of the key
+    assert asked.reused  # an earlier run's image: pushed all the same
+
+def test_asks_for_bad(dockerbuild):
+    dockerbuild.build("bad", push="{registry}/asked/bad:1")
+
+def test_bad_fails(dockerbuild):
+    dockerbuild.build("bad")
+    assert False, "this test fails"
+
+def test_plain(dockerbuild):
+    dockerbuild.build("plain")
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+def test_a_build_that_asks_is_pushed_once_its_tests_all_passed(
+    inner: pytest.Pytester, registry: str, workers: list[str]
+) -> None:
+    marker = uuid.uuid4().hex[:8]
+    for name in ("good", "bad", "plain"):
+        (inner.path / name).mkdir()
+        (inner.path / name / "Dockerfile").write_text(f"FROM diamol/base\nRUN echo {name}-{marker} > /m\n")
+    inner.makepyfile(test_warm="def test_warm(dockerbuild):\n    dockerbuild.build('good')\n")
+    inner.runpytest_subprocess("test_warm.py").assert_outcomes(passed=1)
+    inner.makepyfile(test_asked=ASKED.format(registry=registry))
+    result = inner.runpytest_subprocess(*workers, "test_asked.py")
+    result.assert_outcomes(passed=3, failed=1)
+    assert tags(registry, "asked/good") == ["1.2"]
+    assert tags(registry, "asked/bad") == []  # one of the tests that used it failed
+    assert [tags(registry, project_id(inner.path / name)) for name in ("good", "plain")] == [[], []]  # no run-wide push
+    bad = project_id(inner.path / "bad")
+    result.stdout.fnmatch_lines(
+        [
+            "*dockerbuild: 1 references pushed*",
+            f"pushed {registry}/asked/good:1.2@sha256:*",
+            f"not pushed: {bad} (final) as {registry}/asked/bad:1: a test that used it failed",
+        ]
+    )
+    assert "pushes images whose tests pass" not in result.stdout.str()
+
+
+def test_push_true_uses_the_run_registry_and_names(inner: pytest.Pytester, registry: str) -> None:
+    (inner.path / "app").mkdir()
+    (inner.path / "app" / "Dockerfile").write_text(f"FROM diamol/base\nRUN echo {uuid.uuid4().hex} > /m\n")
+    inner.makepyfile(test_true="def test_true(dockerbuild):\n    dockerbuild.build('app', push=True)\n")
+    result = inner.runpytest_subprocess(f"--dockerbuild-push={registry}", "-o", "dockerbuild_push_tag=rc1")
+    result.assert_outcomes(passed=1)
+    app = project_id(inner.path / "app")
+    pushed = tags(registry, app)
+    assert len(pushed) == 2 and "final-rc1" in pushed, pushed
+    result.stdout.fnmatch_lines([f"*dockerbuild: 2 references pushed to {registry}*"])  # once, though asked twice
+
+
+ERRORS = """
+import pytest
+from pytest_dockerbuild import BuildOptionError
+
+def test_push_true_needs_a_registry(dockerbuild):
+    with pytest.raises(BuildOptionError, match="push=True pushes to the registry of --dockerbuild-push, and the run "
+                       "has none: pass --dockerbuild-push REGISTRY"):
+        dockerbuild.build("app", push=True)
+
+def test_bad_reference(dockerbuild):
+    with pytest.raises(BuildOptionError, match="^push=: 'app:1' names no registry host"):
+        dockerbuild.build("app", push="app:1")
+
+def test_unreachable_registry(dockerbuild):
+    dockerbuild.build("app", push="127.0.0.1:{port}/app:1")
+"""
+
+
+def test_push_errors_name_the_option_or_the_image_and_registry(inner: pytest.Pytester) -> None:
+    (inner.path / "app").mkdir()
+    (inner.path / "app" / "Dockerfile").write_text(f"FROM diamol/base\nRUN echo {uuid.uuid4().hex} > /m\n")
+    port = free_port()  # nothing listens there
+    inner.makepyfile(test_errors=ERRORS.format(port=port))
+    result = inner.runpytest_subprocess()
+    result.assert_outcomes(passed=3)
+    app = project_id(inner.path / "app")
+    result.stdout.fnmatch_lines(
+        [
+            "*dockerbuild: 0 references pushed*",
+            f"push failed: {app} (final): cannot push the image sha256:* to the registry 127.0.0.1:{port} as "
+            f"127.0.0.1:{port}/app:1: *",
+        ]
+    )
+
+
+def test_push_references_are_checked_before_the_build() -> None:
+    assert push_request(None, None, "app-1") is None and push_request(False, "r:5000", "app-1") is None
+    assert push_request(True, "127.0.0.1:5000/team", "app-1") == "127.0.0.1:5000/team/app-1"
+    assert push_request("127.0.0.1:5000/team/app", None, "x") == "127.0.0.1:5000/team/app:latest"
+    assert push_request("registry.example.com/app:1.2", None, "x") == "registry.example.com/app:1.2"
+    bad = {
+        "app:1": "names no registry host",
+        "127.0.0.1:5000/App:1": "has the repository 'App'",
+        "127.0.0.1:5000/app:-x": "has the tag '-x'",
+        f"127.0.0.1:5000/app@sha256:{'a' * 64}": "names a digest",
+        "127.0.0.1:5000/": "has the repository ''",
+    }
+    for reference, problem in bad.items():
+        with pytest.raises(BuildOptionError) as raised:
+            push_request(reference, None, "x")
+        assert raised.value.option == "push"
+        assert raised.value.problem.startswith(f"{reference!r} {problem}"), raised.value.problem
+        assert "registry/repository[:tag]" in raised.value.problem
+    with pytest.raises(BuildOptionError, match="5 is neither True nor a reference"):
+        push_request(5, None, "x")
+    with pytest.raises(BuildOptionError, match="push=True pushes to the registry of --dockerbuild-push"):
+        push_request(True, None, "x")
 
 
 def test_a_bad_push_registry_is_a_usage_error(inner: pytest.Pytester) -> None:

@@ -34,6 +34,7 @@ from pytest_dockerbuild.build.registry import AUTO, select
 from pytest_dockerbuild.dockerfile import Dockerfile, normalize_image
 from pytest_dockerbuild.engine.naming import key_tag, project_id
 from pytest_dockerbuild.engine.podman import backend_for
+from pytest_dockerbuild.engine.registry import push_request
 from pytest_dockerbuild.errors import (
     BaseImageMissing,
     BuildFailed,
@@ -67,6 +68,7 @@ class Builder:
         strict_build_args: bool = False,
         lint_targets: Sequence[str] = (),
         asking: Callable[[], Path | None] | None = None,
+        push_registry: str | None = None,
     ) -> None:
         self.engine = engine
         self.lint_ignore = list(lint_ignore)
@@ -85,6 +87,9 @@ class Builder:
         self.failures: list[BuildFailed] = []  #: every failed build of the session, once per content key
         self.warnings: list[str] = []  #: what the session's builds were given and did not use, once each
         self.projects: dict[str, Path] = {}  #: the projects built in this session: id -> context folder
+        self.push_registry = push_registry  #: where ``push=True`` pushes (``--dockerbuild-push``), if anywhere
+        #: image id -> what ``push=`` asked for (see :func:`~pytest_dockerbuild.engine.registry.push_request`)
+        self.push_requests: dict[str, list[str]] = {}
         self._expected: set[int] = set()
         self._unexpected: set[int] = set()
         self._expecting = 0
@@ -118,6 +123,7 @@ class Builder:
         network: str | None = None,
         extra_hosts: Mapping[str, str] | None = None,
         shm_size: int | str | None = None,
+        push: str | bool | None = None,
     ) -> BuildResult:
         """Build ``context`` (or its stage ``target``) and return the result; a relative ``context``
         is read from the folder of the test file that asks (see the README's *Build options*).
@@ -126,6 +132,8 @@ class Builder:
             built (the layer cache still applies); so do ``no_cache``, ``no_cache_filter``,
             ``pull`` and ``cache_to``.
         :param strict_build_args: a build arg no ARG declares is an error, not a warning.
+        :param push: ``registry/repository[:tag]``, or True for ``--dockerbuild-push``'s registry: pushed
+            at the end of the run if every test that used the image passed (not part of the content key).
         :raises BuildFailed: a step failed (with the stage, step, instruction, exit code and log tail).
         :raises DockerfileError: the Dockerfile is missing, empty, malformed or has no such target.
         :raises BuildOptionError: an option is malformed, or the backend or engine cannot honour it.
@@ -141,10 +149,14 @@ class Builder:
             context, dockerfile, target=target, build_args=build_args, labels=labels,
             image_map=image_map, backend=backend, tag=tag, options=options,
         )  # fmt: skip
+        pushing = push_request(push, self.push_registry, project_id(request.context))
         strict = self.strict_build_args if strict_build_args is None else strict_build_args
         unused = unused_build_args(request, parsed, strict)
         self.warnings += [warning for warning in unused if warning not in self.warnings]
-        return self._build(request, parsed, reuse, unused)
+        result = self._build(request, parsed, reuse, unused)
+        if pushing is not None and pushing not in self.push_requests.setdefault(result.image.id, []):
+            self.push_requests[result.image.id].append(pushing)
+        return result
 
     def _build(self, request: BuildRequest, parsed: Dockerfile, reuse: bool | None, unused: list[str]) -> BuildResult:
         """The outcome of a prepared request: the session's, another worker's, an earlier run's, or a build."""

@@ -4,7 +4,10 @@ BuildKit builds only the stages the target needs, in parallel; its progress is
 parsed by :class:`~pytest_dockerbuild.build.buildkit_stream.BuildkitStream`, the
 image id read from ``--iidfile``.  Builds go to the ``default`` builder (the
 engine's own BuildKit, which sees the engine's images) unless ``BUILDX_BUILDER``
-says otherwise.
+says otherwise. A builder that builds outside the engine the tests use (a ``docker``-driver
+builder of another Docker context) pushes to the registry :func:`use_registry` names, and the
+image is pulled from there by digest; so do builders of the other drivers when a registry is
+named (else they ``--load``, a tarball through the client).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import codecs
 import ctypes
 import dataclasses
 import functools
+import json
 import os
 import re
 import shutil
@@ -23,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import ClassVar
+
+from docker.utils import parse_repository_tag
 
 from pytest_dockerbuild.build.backend import (
     BuildJob,
@@ -38,22 +44,27 @@ from pytest_dockerbuild.build.buildkit_stream import BuildkitStream, locate, sta
 from pytest_dockerbuild.build.model import BuildRequest
 from pytest_dockerbuild.build.options import BuildOptions
 from pytest_dockerbuild.dockerfile import Dockerfile, normalize_image
-from pytest_dockerbuild.engine.client import buildx_version
+from pytest_dockerbuild.engine.client import buildx_version, endpoint
+from pytest_dockerbuild.engine.pool import SHARED_REPOSITORY, buildx_builder
+from pytest_dockerbuild.engine.registry import pull
 from pytest_dockerbuild.errors import (
+    BackendUnavailable,
     BaseImageMissing,
     BuildOptionError,
     DockerfileError,
     DockerfileSyntaxError,
+    RegistryError,
     UnknownStage,
     shown_path,
 )
 
-__all__ = ["MIN_BUILDX", "BuildkitBackend", "buildx_supports_rawjson"]
+__all__ = ["MIN_BUILDX", "BuildkitBackend", "buildx_supports_rawjson", "use_registry"]
 
 _EXIT = re.compile(r"exit code: (\d+)")
 _METADATA = re.compile(r"^\[internal\] load metadata for (?P<ref>\S+)$")
 MIN_BUILDX = (0, 12)  # --progress=rawjson
 _PR_SET_PDEATHSIG = 1
+_OUTSIDE = ("docker-container", "kubernetes", "remote")  #: drivers whose BuildKit runs outside any engine
 CACHE_ARG = "PYTEST_DOCKERBUILD_OPTIONS"  #: the ARG after each FROM that carries the cache salt
 _ENVIRONMENT = ("BUILDX_", "BUILDKIT_", "DOCKER_", "SOURCE_DATE_EPOCH")
 
@@ -110,24 +121,25 @@ class BuildkitBackend:
     def build(self, job: BuildJob) -> BuildOutput:
         """Build with ``docker buildx build``; raise the plugin's errors on failure."""
         _refuse_old_engine(job)
+        route = _route()
         # The build lock until the journal holds the image: a clean-up removes no image meanwhile.
         with tempfile.TemporaryDirectory(prefix="pytest-dockerbuild-") as tmp, job.engine.ledger.building():
             folder = Path(tmp)
-            command = self._command(job, folder)
+            command = self._command(job, folder, route)
             stream = BuildkitStream(log=job.log)
             started = time.monotonic()
             code = _run(command, stream)
             seconds = time.monotonic() - started
-            iidfile = folder / "iid"
-            image_id = iidfile.read_text().strip() if iidfile.exists() else ""
+            image_id = _image_id(job, folder, route) if code == 0 else ""
             if code == 0 and image_id:
                 job.engine.journal.created_image(image_id)
         if code != 0 or not image_id:
-            raise _failure(job, stream, code)
+            raise _push_failure(job, stream, route) or _failure(job, stream, code)
         return BuildOutput(image_id, stage_results(job.request, job.dockerfile, stream), seconds)
 
-    def _command(self, job: BuildJob, folder: Path) -> list[str]:
-        """The buildx command line; the substituted Dockerfile (and its own ignore file) go in ``folder``."""
+    def _command(self, job: BuildJob, folder: Path, route: _Route) -> list[str]:
+        """The buildx command line; the substituted Dockerfile (and its own ignore file) go in ``folder``;
+        the image is loaded into the engine, or pushed along ``route`` and tagged for it."""
         request = job.request
         dockerfile = folder / "Dockerfile"
         salt = request.options.cache_salt()
@@ -136,10 +148,12 @@ class BuildkitBackend:
         ignore = self.ignore_file(request.context, request.dockerfile)
         if ignore is not None and ignore.name != ".dockerignore":  # beside the Dockerfile it builds
             shutil.copy(ignore, folder / "Dockerfile.dockerignore")
-        command = [_docker(), "buildx", "build", "--progress=rawjson", "--load", f"--iidfile={folder / 'iid'}"]
+        output = ["--load"] if route.push_to is None else ["--push", f"--metadata-file={folder / 'metadata.json'}"]
+        command = [_docker(), *route.cli, "buildx", "build", "--progress=rawjson", *output,
+                   f"--iidfile={folder / 'iid'}"]  # fmt: skip
         if not os.environ.get("BUILDX_BUILDER"):
             command.append("--builder=default")
-        command += ["-f", str(dockerfile), "-t", job.pending_tag]
+        command += ["-f", str(dockerfile), "-t", job.pending_tag if route.push_to is None else route.reference(job.key)]
         if request.target:
             command += ["--target", request.target]
         for name, value in sorted(request.build_args.items()):
@@ -169,6 +183,84 @@ def _option_flags(options: BuildOptions, folder: Path) -> list[str]:
     flags += [f"--network={options.network}"] if options.network else []
     flags += [f"--add-host={host}:{address}" for host, address in sorted(options.extra_hosts.items())]
     return flags + ([f"--shm-size={options.shm_size}"] if options.shm_size else [])
+
+
+#: ``registry``: where a builder outside the tests' engine pushes (:func:`use_registry`), for this process
+_TRANSIT: dict[str, str] = {}
+
+
+def use_registry(address: str | None) -> None:
+    """The registry (``host:port[/prefix]``) through which a buildx builder that builds outside
+    the engine the tests use hands its images over (``--dockerbuild-share-via``, else
+    ``--dockerbuild-push``'s); None: none. Which registry is not part of the content key."""
+    _TRANSIT.pop("registry", None)
+    if address:
+        _TRANSIT["registry"] = address.rstrip("/")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Route:
+    """How a build reaches the engine: ``--load``, or pushed as ``push_to`` and pulled by digest."""
+
+    cli: tuple[str, ...] = ()  #: docker CLI flags before ``buildx`` (``--context=NAME``)
+    push_to: str | None = None  #: the registry reference the builder pushes (None: ``--load``)
+    builder: str = "default"
+
+    def reference(self, key: str) -> str:
+        """The reference the builder pushes the image of content key ``key`` as."""
+        return f"{self.push_to}:k{key[:40]}"
+
+
+def _route() -> _Route:
+    """The route of this process's builder (``BUILDX_BUILDER``).
+
+    :raises BackendUnavailable: it builds in another engine and no registry is named.
+    """
+    name = os.environ.get("BUILDX_BUILDER")
+    if not name:
+        return _Route()
+    builder = buildx_builder(name)
+    cli = (f"--context={builder.context}",) if builder.driver == "docker" and builder.context else ()
+    registry = _TRANSIT.get("registry")
+    if builder.builds_elsewhere(endpoint()) and registry is None:
+        raise BackendUnavailable("buildkit", f"the buildx builder {name!r} (docker driver, Docker context "
+                                 f"{builder.context!r} at {builder.host}) builds in, and loads into, its own engine, "
+                                 f"not the engine the tests use ({endpoint()}): pass --dockerbuild-share-via REGISTRY "
+                                 "(or --dockerbuild-push REGISTRY); the builder pushes there and the image is pulled "
+                                 "by digest")  # fmt: skip
+    if registry is not None and (builder.builds_elsewhere(endpoint()) or builder.driver in _OUTSIDE):
+        return _Route(cli, f"{registry}/{SHARED_REPOSITORY}", name)
+    return _Route(cli, None, name)
+
+
+def _image_id(job: BuildJob, folder: Path, route: _Route) -> str:
+    """The built image's id in the engine: buildx's ``--iidfile``, or, where the builder pushed it,
+    the image pulled by the digest buildx names (tagged with the job's pending tag)."""
+    iidfile = folder / "iid"
+    image_id = iidfile.read_text().strip() if iidfile.exists() else ""
+    if route.push_to is None or not image_id:
+        return image_id
+    metadata = folder / "metadata.json"
+    digest = json.loads(metadata.read_text()).get("containerimage.digest") if metadata.exists() else None
+    reference = route.reference(job.key)
+    if not digest:
+        raise RegistryError(reference, f"the buildx builder {route.builder!r} pushed {reference} but named no digest")
+    asked = f"the image the buildx builder {route.builder!r} pushed"
+    image_id = pull(job.engine.client, f"{route.push_to}@{digest}", asked, {})
+    repository, tag = parse_repository_tag(job.pending_tag)
+    job.engine.client.api.tag(image_id, repository, tag)
+    return image_id
+
+
+def _push_failure(job: BuildJob, stream: BuildkitStream, route: _Route) -> Exception | None:
+    """A build the builder could not push to the registry: a :class:`RegistryError` naming both."""
+    reason = stream.error or ""
+    failing = stream.failure.name if stream.failure is not None else ""
+    if route.push_to is None or "push" not in f"{failing} {reason}".lower():
+        return None
+    reference = route.reference(job.key)
+    return RegistryError(reference, f"the buildx builder {route.builder!r} built the image but could not push it "
+                         f"to the registry {route.push_to.partition('/')[0]} as {reference}: {reason}")  # fmt: skip
 
 
 def _refuse_old_engine(job: BuildJob) -> None:

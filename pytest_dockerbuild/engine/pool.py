@@ -6,19 +6,28 @@ worker of another engine that needs it).
 Each worker talks to its engine as to any engine (``DOCKER_HOST``): builds, containers and
 endpoint checks (a unix socket on this machine is reached on loopback, a ``tcp://`` or
 ``ssh://`` engine on its host) all go there.
+
+A buildx builder can build outside the engine the tests use, too (:class:`BuildxBuilder`): a
+``docker``-driver builder of another Docker context builds in, and loads into, that context's
+engine; its images come over the same way, through a registry.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+import shutil
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 
+from pytest_dockerbuild.engine.client import endpoint
 from pytest_dockerbuild.engine.registry import Registry, pull
 
-__all__ = ["EnginePool", "RegistryShare", "read_engines"]
+__all__ = ["BuildxBuilder", "EnginePool", "RegistryShare", "buildx_builder", "read_engines", "same_engine"]
 
 SCHEMES = ("unix://", "tcp://", "ssh://", "npipe://")
 SHARED_REPOSITORY = "pytest-dockerbuild-shared"  #: the repository of images shared between engines
@@ -71,3 +80,55 @@ class RegistryShare:
         """The image of ``reference`` on this engine (pulled by digest unless it is here already)."""
         name, _, digest = reference.partition("@")
         return pull(self.client, f"{name.rpartition(':')[0]}@{digest}", "an image another engine built", self._pulled)
+
+
+@dataclass(frozen=True)
+class BuildxBuilder:
+    """A buildx builder as ``docker buildx inspect`` (and, for the docker driver, ``docker context
+    inspect``) describe it."""
+
+    name: str
+    driver: str  #: ``docker``, ``docker-container``, ``kubernetes``, ``remote``, or ``unknown (why)``
+    context: str | None = None  #: docker driver: the Docker context it builds in (its node's endpoint)
+    host: str | None = None  #: docker driver: the engine of that context
+
+    def builds_elsewhere(self, engine: str) -> bool:
+        """True for a docker-driver builder whose context is another engine than ``engine``: it
+        builds there, and ``--load`` loads there too."""
+        return self.driver == "docker" and self.host is not None and not same_engine(self.host, engine)
+
+
+def same_engine(first: str, second: str) -> bool:
+    """Two engine URLs name the same engine (``unix://`` sockets compared by their real path)."""
+    if first.startswith("unix://") and second.startswith("unix://"):
+        return os.path.realpath(first.removeprefix("unix://")) == os.path.realpath(second.removeprefix("unix://"))
+    return first.rstrip("/") == second.rstrip("/")
+
+
+def buildx_builder(name: str) -> BuildxBuilder:
+    """The builder ``name`` as this process sees it (asked once per process and ``DOCKER_HOST``)."""
+    return _inspected(name, endpoint())
+
+
+@functools.lru_cache(maxsize=16)
+def _inspected(name: str, docker_host: str) -> BuildxBuilder:
+    said = _docker("buildx", "inspect", name)
+    fields = [line.partition(":")[::2] for line in said.splitlines() if ":" in line]
+    driver = next((value.strip() for key, value in fields if key == "Driver"), None)
+    node = next((value.strip() for key, value in fields if key == "Endpoint"), None)
+    if driver is None:
+        return BuildxBuilder(name, f"unknown ({said.strip().splitlines()[-1:] or 'docker buildx inspect failed'})")
+    if driver != "docker" or not node:
+        return BuildxBuilder(name, driver)
+    host = _docker("context", "inspect", node, "--format", "{{.Endpoints.docker.Host}}").strip()
+    return BuildxBuilder(name, driver, node, host if "://" in host else None)
+
+
+def _docker(*arguments: str) -> str:
+    """What the docker CLI printed (stdout, else stderr)."""
+    try:
+        done = subprocess.run([shutil.which("docker") or "docker", *arguments], capture_output=True, text=True,
+                              timeout=30, check=False)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return str(error)
+    return done.stdout if done.returncode == 0 else done.stderr or done.stdout

@@ -2,7 +2,8 @@
 digest), and get an image named by registry reference or digest (pulled when the engine
 lacks it, once per process; a digest or a tag the registry does not have is a
 :class:`~pytest_dockerbuild.errors.RegistryError` naming the reference and what the
-registry said).
+registry said). A push names the image and the registry when it fails; what ``build(push=...)``
+asks for is checked here (:func:`push_request`).
 
 This is not :mod:`pytest_dockerbuild.build.registry` (the registry of builder backends).
 """
@@ -17,12 +18,26 @@ from typing import Any
 import docker
 import docker.errors
 
-from pytest_dockerbuild.errors import RegistryError
+from pytest_dockerbuild.errors import BuildOptionError, RegistryError
 
-__all__ = ["Reference", "Registry", "is_registry_reference", "pull", "valid_address"]
+__all__ = [
+    "Reference",
+    "Registry",
+    "is_registry_reference",
+    "pull",
+    "push_reference",
+    "push_request",
+    "valid_address",
+]
 
 _ADDRESS = re.compile(r"^(localhost|[A-Za-z0-9.-]+\.[A-Za-z0-9.-]+|[A-Za-z0-9.-]+:\d+)(:\d+)?(/[a-z0-9._/-]+)?$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_PATH = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_NO_REGISTRY = (
+    "push=True pushes to the registry of --dockerbuild-push, and the run has none: pass --dockerbuild-push "
+    "REGISTRY, or name the reference: push='REGISTRY/repository:tag'"
+)
 
 
 def valid_address(address: str) -> bool:
@@ -69,17 +84,19 @@ class Registry:
         with their digest (``...:tag@sha256:...``). The local tags made for the push are removed
         again (the image keeps its other tags).
 
-        :raises RegistryError: the engine or the registry refused (what it said).
+        :raises RegistryError: the engine or the registry refused (what it said, naming the image
+            and the registry).
         """
         pushed = []
         remote = f"{self.address}/{repository}"
         for tag in tags:
             reference = f"{remote}:{tag}"
+            failed = f"cannot push the image {image_id[:19]} to the registry {self.address} as {reference}"
             self.client.api.tag(image_id, remote, tag)
             try:
-                digest = _digest_of(self.client.api.push(remote, tag, stream=True, decode=True), reference)
+                digest = _digest_of(self.client.api.push(remote, tag, stream=True, decode=True), reference, failed)
             except docker.errors.APIError as error:
-                raise RegistryError(reference, f"{reference}: the push failed: {error.explanation or error}") from None
+                raise RegistryError(reference, f"{failed}: {error.explanation or error}") from None
             finally:
                 try:
                     self.client.api.remove_image(reference, noprune=True)
@@ -89,16 +106,66 @@ class Registry:
         return pushed
 
 
-def _digest_of(events: Iterable[dict[str, Any]], reference: str) -> str:
+def _digest_of(events: Iterable[dict[str, Any]], reference: str, failed: str) -> str:
     digest = None
     for event in events:
         if "error" in event:
             said = event.get("errorDetail", {}).get("message") or event["error"]
-            raise RegistryError(reference, f"{reference}: the registry refused the push: {said}")
+            raise RegistryError(reference, f"{failed}: the registry refused the push: {said}")
         digest = (event.get("aux") or {}).get("Digest") or digest
     if digest is None:
-        raise RegistryError(reference, f"{reference}: the push ended without a digest")
+        raise RegistryError(reference, f"{failed}: the push ended without a digest")
     return str(digest)
+
+
+def push_request(push: object, registry: str | None, project: str) -> str | None:
+    """What ``build(push=...)`` asks for: a reference ``registry/repository:tag`` (``:latest`` when
+    it names no tag), ``registry/<project>`` without a tag for ``push=True`` (pushed under the run's
+    tags, as ``--dockerbuild-push`` does), or None.
+
+    :raises BuildOptionError: ``push`` is not a reference of a registry, or ``push=True`` has no
+        registry (``--dockerbuild-push``).
+    """
+    if push is None or push is False:
+        return None
+    if push is True:
+        if registry is None:
+            raise BuildOptionError("push", _NO_REGISTRY)
+        return f"{registry}/{project}"
+    if not isinstance(push, str):
+        raise BuildOptionError("push", f"{push!r} is neither True nor a reference 'registry/repository[:tag]'")
+    problem = _push_problem(push)
+    if problem is not None:
+        raise BuildOptionError("push", f"{push!r} {problem}: write it as registry/repository[:tag] "
+                               "(e.g. '127.0.0.1:5000/app:1.2')")  # fmt: skip
+    parts = Reference.parse(push)
+    return f"{parts.repository}:{parts.tag or 'latest'}"
+
+
+def _push_problem(reference: str) -> str | None:
+    if "@" in reference:
+        return "names a digest (a push makes the digest)"
+    if not is_registry_reference(reference):
+        return "names no registry host (a host with a port or a dot, or localhost, before the first '/')"
+    host, _, rest = reference.partition("/")
+    path, colon, tag = rest.partition(":")
+    if not valid_address(host):
+        return f"names the registry {host!r}, which is not host[:port]"
+    if not _PATH.match(path):
+        return f"has the repository {path!r} (lower-case letters, digits and . _ - between '/'s)"
+    if colon and not _TAG.match(tag):
+        return f"has the tag {tag!r} (letters, digits, _ . -; at most 128)"
+    return None
+
+
+def push_reference(client: docker.DockerClient, image_id: str, reference: str) -> str:
+    """Push ``image_id`` as ``reference`` (``registry/repository:tag``); -> it with its digest.
+
+    :raises RegistryError: the engine or the registry refused (naming the image and registry).
+    """
+    parts = Reference.parse(reference)
+    host, _, repository = parts.repository.partition("/")
+    return Registry(client, host).push(image_id, repository, [parts.tag or "latest"])[0]
 
 
 def pull(client: docker.DockerClient, reference: str, what: str, pulled: dict[str, str]) -> str:

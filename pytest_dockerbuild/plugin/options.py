@@ -62,7 +62,8 @@ def _build_options(parser: pytest.Parser, group: pytest.OptionGroup) -> None:
                     "file lists one URL a line); needs --dockerbuild-share-via with more than one engine.")  # fmt: skip
     group.addoption("--dockerbuild-share-via", default=None, metavar="REGISTRY",
                     help="The registry (host:port[/prefix]) through which an image one engine built reaches the "
-                    "other engines of --dockerbuild-engines (pushed once, pulled where needed).")  # fmt: skip
+                    "other engines of --dockerbuild-engines (pushed once, pulled where needed), and through which "
+                    "a buildx builder outside the tests' engine hands over its images.")  # fmt: skip
     parser.addini("dockerbuild_push_tag", "The user tag of pushed images (after the stage name).", default="tested")
     parser.addini("dockerbuild_log_lines", "Lines of build log shown in a build failure.", default="20")
     group.addoption("--dockerbuild-build-logs", choices=BUILD_LOGS, default=None,

@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from pytest_dockerbuild.build import Builder, BuildResult
+from pytest_dockerbuild.build.buildkit import use_registry
 from pytest_dockerbuild.engine.cleanup import Cleanup
 from pytest_dockerbuild.engine.client import Engine, endpoint
 from pytest_dockerbuild.engine.naming import project_id
@@ -62,6 +63,7 @@ class Session:
             os.environ["DOCKER_HOST"] = EnginePool(options.engines).for_worker(self.worker)
         if options.buildx_builder:  # docker buildx build --builder NAME, for every BuildKit build
             os.environ["BUILDX_BUILDER"] = options.buildx_builder
+        use_registry(options.share_via or options.push)  # where a builder outside this engine pushes its images
         self.has_workers = False  #: this process is a pytest-xdist controller with workers
         self.current: pytest.Item | None = None
         self.lost: EngineUnavailable | None = None  #: why the engine cannot be used (set once)
@@ -120,6 +122,7 @@ class Session:
                 log_dir=basetemp / "dockerbuild-logs" if basetemp is not None else None,
                 asking=lambda: self.current.path.parent if self.current is not None else None,
                 strict_build_args=options.strict_build_args, lint_targets=options.lint_targets,
+                push_registry=options.push,
             )  # fmt: skip
             self._builder.add_listener(lambda outcome: self._record(builds=outcome))
             if len(options.engines) > 1 and options.share_via is not None:
