@@ -505,7 +505,9 @@ def test_size_baseline(contracts: pytest.Pytester, images: dict[str, Image]) -> 
     result = run(contracts, "named.yaml", f"--dockerbuild-image=preset={tools.id}",
                  f"--dockerbuild-baseline={baseline}", "--dockerbuild-baseline-update")  # fmt: skip
     result.assert_outcomes(passed=4)  # size and layers items are added
-    assert json.loads(baseline.read_text()) == {"preset": {"size": tools.size, "layers": 3}}
+    saved = json.loads(baseline.read_text())
+    assert {key: saved["preset"][key] for key in ("size", "layers")} == {"size": tools.size, "layers": 3}
+    assert [(point["size"], point["image"]) for point in saved["preset"]["history"]] == [(tools.size, tools.id)]
 
     baseline.write_text(
         json.dumps({"preset": {"size": int(tools.size / 1.06), "layers": 2}, "other": {"size": 1, "layers": 1}})

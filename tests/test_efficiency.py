@@ -20,11 +20,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import required_tool
+from helpers import BASE, required_tool
 
 from pytest_dockerbuild import Builder, Image
 from pytest_dockerbuild.engine.client import Engine
-from pytest_dockerbuild.image import Efficiency, EfficiencyRules, analyze
+from pytest_dockerbuild.image import Efficiency, EfficiencyRules, SizeBaseline, analyze
+from pytest_dockerbuild.image.efficiency import layer_count
 
 LAYERED = """
 FROM dockerbuild-offline/base:bookworm
@@ -235,3 +236,62 @@ def test_a_contract_efficiency_item(pytester: pytest.Pytester, image: Image) -> 
             f"  * {ours.inefficient[0].cumulative_size:>12}  {ours.inefficient[0].path}",
         ]
     )
+
+
+# -- the size baseline -----------------------------------------------------------------------------
+def test_an_old_baseline_file_loads_and_gains_a_history(dockerbuild: Builder, crafted: Image, tmp_path: Path) -> None:
+    base = dockerbuild.image(BASE)
+    path = tmp_path / "sizes.json"
+    old = {"app": {"size": base.size, "layers": layer_count(base)}, "other": {"size": 1, "layers": 1}}
+    path.write_text(json.dumps(old))  # the format without history
+    run = SizeBaseline(path)
+    assert run.recorded == old
+    assert run.check("app", base).size_problem is None
+    assert [p["size"] for p in run.trends()["app"]["history"]] == [base.size], "this run's point, for the report"
+    run.save()
+    assert json.loads(path.read_text()) == old, "without update the file is not written"
+    updated = SizeBaseline(path, update=True)
+    updated.check("app", base)
+    updated.save()
+    saved = json.loads(path.read_text())
+    assert saved["other"] == old["other"], "not measured: left as it was"
+    assert {k: saved["app"][k] for k in ("size", "layers")} == old["app"]
+    [point] = saved["app"]["history"]
+    assert (point["size"], point["layers"], point["image"]) == (base.size, layer_count(base), base.id)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", point["time"])
+    moved = SizeBaseline(path, update=True)  # an update run moves the record and adds its point
+    moved.check("app", crafted)
+    moved.save()
+    again = json.loads(path.read_text())["app"]
+    assert again["size"] == crafted.size
+    assert [p["size"] for p in again["history"]] == [base.size, crafted.size]
+
+
+def test_the_history_is_bounded_and_one_point_per_run(crafted: Image, tmp_path: Path) -> None:
+    path = tmp_path / "sizes.json"
+    for _ in range(5):
+        run = SizeBaseline(path, update=True, history=3)
+        run.check("app", crafted)
+        run.save()
+    history = json.loads(path.read_text())["app"]["history"]
+    assert len(history) == 3 and all(p["size"] == crafted.size for p in history)
+    first = SizeBaseline(path, update=True, history=3, run="run-1")  # two xdist workers of one run: one point
+    first.check("app", crafted)
+    first.save()
+    second = SizeBaseline(path, update=True, history=3, run="run-1")
+    second.check("app", crafted)
+    assert len(second.trends()["app"]["history"]) == 3
+    second.save()
+    history = json.loads(path.read_text())["app"]["history"]
+    assert len(history) == 3 and history[-1]["run"] == "run-1" and "run" not in history[-2]
+    unrecorded = SizeBaseline(tmp_path / "none.json")
+    unrecorded.check("app", crafted)
+    unrecorded.save()
+    assert not (tmp_path / "none.json").exists(), "no record, no update: nothing written"
+
+
+def test_a_baseline_file_of_another_shape_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "sizes.json"
+    path.write_text(json.dumps({"app": {"size": 1, "layers": 1, "history": [{"size": "big"}]}}))
+    with pytest.raises(ValueError, match="history"):
+        SizeBaseline(path)

@@ -15,25 +15,39 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import INI, missing
+from helpers import BASE, INI, missing
 
-from pytest_dockerbuild import Builder, BuildFailed
-from pytest_dockerbuild.image.efficiency import analyze
+from pytest_dockerbuild import Builder, BuildFailed, BuildResult
+from pytest_dockerbuild.image.efficiency import SizeBaseline, analyze, layer_count
 from pytest_dockerbuild.report import (
     BAR_WIDTH,
     CSP,
+    attach_baselines,
     build_entry,
+    builders_of,
     failure_entry,
     lint_entries,
     merge,
     render,
     size_bars,
+    versus,
     write_report,
 )
 
 EXAMPLES = Path(__file__).parent.parent / "example_projects"
 DEMO = EXAMPLES / "multistage-demo"
 GALLERY = EXAMPLES / "image-gallery"
+# A builder whose /src (and one file of /etc) the final image leaves behind, and a final image
+# that adds /opt: small, so that both file trees are read quickly.
+SPLIT = """
+FROM diamol/base AS builder
+RUN mkdir -p /src/cache && head -c 3000000 /dev/zero > /src/cache/objects.bin \\
+ && head -c 1000 /dev/zero > /src/cache/small.o && head -c 200000 /dev/zero > /src/app \\
+ && head -c 1234 /dev/zero > /etc/builder.conf
+FROM diamol/base
+COPY --from=builder /src/app /opt/app/app
+RUN echo readme > /opt/app/readme.txt
+"""
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +64,14 @@ def report_data(dockerbuild: Builder) -> dict[str, Any]:
     ]
     images.append({**failure_entry(failure), "lint": lint_entries(dockerbuild, failure.dockerfile)})
     return merge([{"images": images}])
+
+
+@pytest.fixture(scope="module")
+def split(dockerbuild: Builder, tmp_path_factory: pytest.TempPathFactory) -> tuple[BuildResult, BuildResult]:
+    """The final image of :data:`SPLIT` and its builder stage."""
+    context = tmp_path_factory.mktemp("split")
+    (context / "Dockerfile").write_text(SPLIT.lstrip())
+    return dockerbuild.build(context), dockerbuild.build(context, target="builder")
 
 
 def by_title(data: dict[str, Any], ending: str) -> dict[str, Any]:
@@ -228,8 +250,20 @@ def test_the_network_check_sees_a_page_that_asks(tmp_path: Path) -> None:
     assert requested == [], "the report's Content-Security-Policy blocks it"
 
 
-def test_a_report_of_20_images_is_small_and_opens_fast(report_data: dict[str, Any], tmp_path: Path) -> None:
-    images = [dict(image, title=f"{image['title']} #{n}") for n in range(5) for image in report_data["images"]]
+def test_a_report_of_20_images_is_small_and_opens_fast(
+    report_data: dict[str, Any], split: tuple[BuildResult, BuildResult], tmp_path: Path
+) -> None:
+    pair = versus(*split)
+    trend = {
+        "name": "app",
+        "size": 10**7,
+        "layers": 9,
+        "tolerance": 0.05,
+        "budget": 10**7 * 105 // 100,
+        "history": [{"size": 10**7 + n * 1000, "layers": 9, "time": "2024-01-01T00:00:00Z"} for n in range(20)],
+    }
+    images = [dict(image, title=f"{image['title']} #{n}", versus=[pair] * 3, baseline=[trend] * 2)
+              for n in range(5) for image in report_data["images"]]  # fmt: skip
     page = write_report({"images": images}, tmp_path / "big")
     assert len(images) == 20 and page.stat().st_size < 2_000_000
     # measured by the browser: from the start of the navigation to the load event, the layout done
@@ -261,6 +295,106 @@ def test_a_failure_without_its_dockerfile_is_still_reported(tmp_path: Path) -> N
     entry = failure_entry(failure)
     assert (entry["kind"], entry["stages"], entry["failure"]["exit_code"]) == ("failed", [], 2)
     assert "exit code: 2" in render({"images": [entry]})
+
+
+class Tags(HTMLParser):
+    """Every start tag of a page with its attributes, and the text of each ``div.versus`` heading."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, {name: value or "" for name, value in attrs}))
+
+    def find(self, tag: str, kind: str) -> list[dict[str, str]]:
+        return [attrs for name, attrs in self.tags if name == tag and kind in attrs.get("class", "").split()]
+
+
+def parsed_dom(page: Path, out: Path) -> tuple[str, Tags]:
+    dom, requested, _ = open_offline(page, out, "--dump-dom")
+    assert requested == []
+    tags = Tags()
+    tags.feed(dom)
+    return dom, tags
+
+
+def test_the_final_image_against_its_builder(split: tuple[BuildResult, BuildResult], tmp_path: Path) -> None:
+    final, builder = split
+    assert builders_of(final, [final, builder]) == [builder]
+    assert builders_of(builder, [final, builder]) == [], "the builder is not a final image"
+    pair = versus(final, builder)
+    assert pair is not None
+    theirs, mine = builder.image.files, final.image.files
+    src = sum(theirs[p].size for p in ("/src/cache/objects.bin", "/src/cache/small.o", "/src/app"))
+    assert pair["removed"]["paths"][:2] == [
+        {"path": "/src", "count": 3, "size": src},  # the folder the final image lacks, as one row
+        {"path": "/etc/builder.conf", "count": 1, "size": 1234},  # /etc is in both: the file itself
+    ]
+    opt = mine["/opt/app/app"].size + mine["/opt/app/readme.txt"].size
+    assert pair["added"]["paths"] == [{"path": "/opt", "count": 2, "size": opt}]
+    assert (pair["added"]["count"], pair["added"]["size"]) == (2, 200_007)
+    assert pair["removed"]["size"] >= src + 1234 and pair["ratio"] == builder.image.size / final.image.size
+    bounded = versus(final, builder, top=1)
+    assert bounded is not None and bounded["removed"]["paths"] == pair["removed"]["paths"][:1]
+    assert bounded["removed"]["groups"] == pair["removed"]["groups"] >= 2
+    assert f"the biggest 1 of {bounded['removed']['groups']} groups" in render(
+        {"images": [{**build_entry(final), "versus": [bounded]}]}
+    )
+    data = {"images": [{**build_entry(final), "versus": [pair]}, build_entry(builder)]}
+    page = write_report(data, tmp_path / "report")
+    assert json.loads(page.with_name("report.json").read_text())["images"][0]["versus"] == [pair]
+    dom, tags = parsed_dom(page, tmp_path)
+    rows = {(row["class"], row["data-path"]): (int(row["data-count"]), int(row["data-bytes"]))
+            for row in tags.find("tr", "added") + tags.find("tr", "removed")}  # fmt: skip
+    assert rows[("removed", "/src")] == (3, src) and rows[("removed", "/etc/builder.conf")] == (1, 1234)
+    assert rows[("added", "/opt")] == (2, opt)
+    assert not any(path.startswith("/src/") for _, path in rows), "inside a removed folder: counted in its row"
+    [block] = tags.find("div", "versus")
+    assert block["data-other"].endswith("--target builder")
+    assert float(block["data-ratio"]) == pytest.approx(builder.image.size / final.image.size, abs=1e-6)
+    heading = re.search(r'<div class="versus"[^>]*><h3>(.*?)</h3>', dom)
+    assert heading is not None
+    assert f"this image is {builder.image.size / final.image.size:.1f} times larger" not in heading.group(1)
+    assert heading.group(1).endswith(f"this image is {builder.image.size / final.image.size:.1f} times smaller")
+
+
+def test_the_size_baseline_trend(dockerbuild: Builder, split: tuple[BuildResult, BuildResult], tmp_path: Path) -> None:
+    final, builder = split
+    base = dockerbuild.image(BASE)
+    path = tmp_path / "sizes.json"
+    path.write_text(json.dumps({"app": {"size": builder.image.size, "layers": layer_count(builder.image)}}))
+    for image in (builder.image, base):  # two earlier runs that updated it, from an old-format file
+        run = SizeBaseline(path, update=True)
+        run.check("app", image)
+        run.save()
+    this_run = SizeBaseline(path)  # the report is written before the run saves
+    this_run.check("app", final.image)
+    entry = build_entry(final)
+    data = {"images": [entry, build_entry(builder)]}
+    attach_baselines(data, this_run)
+    sizes = [builder.image.size, base.size, final.image.size]
+    [record] = entry["baseline"]
+    budget = int(base.size * 1.05)
+    assert (record["name"], record["size"], record["budget"]) == ("app", base.size, budget)
+    assert [point["size"] for point in record["history"]] == sizes
+    assert data["images"][1]["baseline"] == [], "its newest point is another image"
+    page = write_report(data, tmp_path / "report")
+    assert json.loads(page.with_name("report.json").read_text())["images"][0]["baseline"] == [record]
+    _, tags = parsed_dom(page, tmp_path)
+    [trend] = tags.find("div", "trend")
+    assert (trend["data-name"], trend["data-points"]) == ("app", "3")
+    assert [int(point["data-bytes"]) for point in tags.find("circle", "point")] == sizes
+    [figures] = tags.find("span", "trend-figures")
+    assert [int(figures[f"data-{k}"]) for k in ("first", "last", "min", "max")] == [
+        sizes[0], sizes[-1], min(sizes), max(sizes)
+    ]  # fmt: skip
+    assert [int(line["data-bytes"]) for line in tags.find("line", "baseline")] == [base.size]
+    assert [int(line["data-bytes"]) for line in tags.find("line", "budget")] == [budget]
+    ys = [float(point["cy"]) for point in tags.find("circle", "point")]
+    assert ys[0] < ys[1] and ys[0] < ys[2], "the biggest size is drawn highest"
+    this_run.save()
+    assert len(json.loads(path.read_text())["app"]["history"]) == 2, "a run without update writes nothing"
 
 
 # -- the plugin's option ------------------------------------------------------------------------------
@@ -331,6 +465,29 @@ def test_the_ini_option_names_a_folder_under_the_rootdir(
     assert f"dockerbuild report: {page}" in lines[-2], "the line before pytest's last"
     data = json.loads(page.with_name("report.json").read_text())
     assert [(image["kind"], image["failure"]["exit_code"]) for image in data["images"]] == [("failed", 4)]
+
+
+def test_the_option_compares_a_final_image_with_its_builder(inner: pytest.Pytester) -> None:
+    inner.mkdir("app")
+    (inner.path / "app" / "Dockerfile").write_text(SPLIT.lstrip())
+    inner.makepyfile(
+        """
+        def test_both(dockerbuild):
+            dockerbuild.build("app", target="builder")
+            dockerbuild.build("app")
+        """
+    )
+    result = inner.runpytest("-p", "no:cacheprovider", "--dockerbuild-report=out")
+    result.assert_outcomes(passed=1)
+    data = json.loads((inner.path / "out" / "report.json").read_text())
+    final, builder = by_title(data, "app/Dockerfile"), by_title(data, "--target builder")
+    assert builder["versus"] == []
+    [pair] = final["versus"]
+    assert pair["other"] == "app/Dockerfile --target builder" and pair["other_image_id"] == builder["image_id"]
+    assert pair["removed"]["paths"][0]["path"] == "/src" and pair["removed"]["paths"][0]["count"] == 3
+    assert pair["added"]["paths"] == [{"path": "/opt", "count": 2, "size": 200_007}]
+    page = (inner.path / "out" / "report.html").read_text()
+    assert '<tr class="removed" data-path="/src" data-count="3"' in page
 
 
 def test_help_names_the_report_option(pytester: pytest.Pytester) -> None:

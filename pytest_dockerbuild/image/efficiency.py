@@ -26,6 +26,7 @@ import math
 import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ __all__ = [
     "parse_ratio",
 ]
 
+HISTORY = 20  #: points of a size baseline's history kept per name
 DISABLED = {"", "disabled", "off", "false"}  #: dive's words for a rule that is switched off
 
 
@@ -248,40 +250,51 @@ class BaselineCheck:
 
 
 class SizeBaseline:
-    """Recorded sizes and layer counts of images (a JSON file: name -> {size, layers}).
+    """Recorded sizes and layer counts of images, and their recent history (a JSON file: name ->
+    ``{"size": bytes, "layers": count, "history": [{"size", "layers", "time", "image"}]}``; files
+    of the older format, without ``history``, load as they are).
 
     :meth:`check` compares an image with its record and fails when it grew past
     ``tolerance`` (a fraction of the recorded value); with ``update``, nothing
     fails and :meth:`save` writes the measured values back (merged under a file
-    lock, so parallel workers may save).
+    lock, so parallel workers may save), with one point more in each name's history (the
+    last ``history`` points are kept, 0 keeps none).  Points of one ``run`` (e.g. the
+    pytest-xdist workers of one test run) are one point.
     """
 
-    def __init__(self, path: str | Path, tolerance: float = 0.05, update: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, tolerance: float = 0.05, update: bool = False, history: int = HISTORY,
+        run: str | None = None,
+    ) -> None:  # fmt: skip
         self.path = Path(path)
         self.tolerance = tolerance
         self.update = update
+        self.history = history
+        self.run = run
         self.measured: dict[str, dict[str, int]] = {}
+        self._points: dict[str, dict[str, Any]] = {}  # this run's history points, not saved yet
         self.recorded = self._read()
 
-    def _read(self) -> dict[str, dict[str, int]]:
+    def _read(self) -> dict[str, dict[str, Any]]:
         if not self.path.exists():
             return {}
         try:
             data = json.loads(self.path.read_text() or "{}")
         except json.JSONDecodeError as error:
             raise ValueError(f"size baseline {str(self.path)!r} is not JSON: {error}") from None
-        if not isinstance(data, dict) or not all(
-            isinstance(v, dict) and isinstance(v.get("size"), int) and isinstance(v.get("layers"), int)
-            for v in data.values()
-        ):
+        if not isinstance(data, dict) or not all(_is_record(v) for v in data.values()):
             raise ValueError(
-                f'size baseline {str(self.path)!r} must map image names to {{"size": bytes, "layers": count}}'
+                f'size baseline {str(self.path)!r} must map image names to {{"size": bytes, "layers": count}} '
+                f'(and optionally "history": [{{"size": bytes, "layers": count, "time": ...}}])'
             )
         return data
 
     def check(self, name: str, image: Image) -> BaselineCheck:
         size, layers = image.size, layer_count(image)
         self.measured[name] = {"size": size, "layers": layers}
+        self._points[name] = {"size": size, "layers": layers, "time": _now(), "image": image.id}
+        if self.run is not None:
+            self._points[name]["run"] = self.run
         record = self.recorded.get(name)
         size_problem = layers_problem = None
         if record is not None and not self.update:
@@ -303,13 +316,49 @@ class SizeBaseline:
             size_problem, layers_problem,
         )  # fmt: skip
 
+    def trends(self) -> dict[str, dict[str, Any]]:
+        """The records as the file holds them now with this run's points added (as :meth:`save`
+        will write them): name -> ``{"size", "layers", "history"}``, the oldest point first."""
+        return self._merged(self._read())
+
+    def _merged(self, current: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        merged = {name: dict(record) for name, record in current.items()}
+        for name, point in self._points.items():
+            if name not in merged and not self.update:
+                continue  # no record: nothing is written without update
+            record = merged.setdefault(name, {})
+            if self.update:
+                record.update(self.measured[name])
+            if self.history > 0:
+                history = list(record.get("history", []))
+                if history and point.get("run") is not None and history[-1].get("run") == point["run"]:
+                    history.pop()  # another worker of this run saved it already
+                record["history"] = [*history, point][-self.history :]
+        return merged
+
     def save(self) -> None:
-        """Write the measured values (only with ``update``), keeping the other records."""
-        if not self.update or not self.measured:
+        """With ``update``: write the measured values and this run's history points, keeping the
+        other records.  Without it nothing is written: a baseline file kept in the repository
+        changes only when asked (the report still shows this run's point)."""
+        if not self.update or not self._points:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.path) + ".lock"):
-            current = self._read()
-            current.update(self.measured)
+            current = self._merged(self._read())
             self.path.write_text(json.dumps(dict(sorted(current.items())), indent=2) + "\n")
+        self._points.clear()
         self.recorded = current
+
+
+def _is_record(value: object) -> bool:
+    """``{"size": int, "layers": int}``, with an optional ``history`` of such points."""
+    if not (isinstance(value, dict) and isinstance(value.get("size"), int) and isinstance(value.get("layers"), int)):
+        return False
+    history = value.get("history", [])
+    return isinstance(history, list) and all(
+        isinstance(p, dict) and isinstance(p.get("size"), int) and isinstance(p.get("layers"), int) for p in history
+    )
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -20,7 +20,7 @@ from pytest_dockerbuild.engine.naming import LABEL_RUN
 from pytest_dockerbuild.errors import BuildFailed, DockerbuildError, EngineUnavailable
 from pytest_dockerbuild.image import human_size
 from pytest_dockerbuild.plugin.session import ITEM, ItemRecord, Session
-from pytest_dockerbuild.report import build_entry, collect, merge, size_bars, write_report
+from pytest_dockerbuild.report import attach_baselines, build_entry, collect, merge, size_bars, write_report
 from pytest_dockerbuild.runtime import Container, Network
 
 __all__ = [
@@ -217,6 +217,7 @@ def build_report(session: Session) -> None:
         if session.has_workers and shared is not None:
             parts += [json.loads(path.read_text()) for path in sorted(shared.glob("report-*.json"))]
         data = merge(parts)
+        attach_baselines(data, session.options.baseline)  # before the run saves its points: merged in
         contracts = session.config.stash.get(CONTRACTS, {})
         for image in data["images"]:
             image["contracts"] = contracts.get(image.get("image_id") or "", [])

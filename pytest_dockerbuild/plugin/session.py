@@ -59,6 +59,8 @@ class Session:
         self.worker: str | None = None if workerinput is None else str(workerinput.get("workerid", "gw"))
         #: labels this run's containers and networks; pytest-xdist workers get the controller's
         self.run_id: str = (workerinput or {}).get("dockerbuild_run_id") or uuid.uuid4().hex[:12]
+        if options.baseline is not None:  # the size and layers items of a name on two workers: one point
+            options.baseline.run = self.run_id
         if options.engines:  # before anything connects: the engine (and the docker CLI) of this process
             os.environ["DOCKER_HOST"] = EnginePool(options.engines).for_worker(self.worker)
         if options.buildx_builder:  # docker buildx build --builder NAME, for every BuildKit build

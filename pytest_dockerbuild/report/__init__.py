@@ -9,12 +9,15 @@ from typing import Any
 
 from pytest_dockerbuild.report.data import (
     REPORT_VERSION,
+    attach_baselines,
     attribute_layers,
     build_entry,
+    builders_of,
     collect,
     failure_entry,
     lint_entries,
     merge,
+    versus,
 )
 from pytest_dockerbuild.report.html import BAR_WIDTH, CSP, render
 from pytest_dockerbuild.report.terminal import size_bars
@@ -23,14 +26,17 @@ __all__ = [
     "BAR_WIDTH",
     "CSP",
     "REPORT_VERSION",
+    "attach_baselines",
     "attribute_layers",
     "build_entry",
+    "builders_of",
     "collect",
     "failure_entry",
     "lint_entries",
     "merge",
     "render",
     "size_bars",
+    "versus",
     "write_report",
 ]
 

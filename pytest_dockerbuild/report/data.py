@@ -10,7 +10,12 @@ One image entry::
      "failure": None | {"stage", "step", "steps_in_stage", "instruction", "line", "exit_code", "reason"},
      "lint": [{"rule", "line", "severity", "message"}], "folders": [{"path", "size", "children"}],
      "efficiency": None | {"score", "wasted_bytes", "user_wasted_percent", "inefficient": [{"path", "count", "size"}]},
-     "contracts": [{"test", "outcome"}] (added by the plugin: the contract items that checked the image)}
+     "versus": [{"other", "other_image_id", "other_size", "ratio", "changed",
+                 "added" | "removed": {"count", "size", "groups", "paths": [{"path", "count", "size"}]}}]
+     (a final image against the other targets of its Dockerfile built in the same process),
+     "contracts": [{"test", "outcome"}] (added by the plugin: the contract items that checked the image),
+     "baseline": [{"name", "size", "layers", "tolerance", "budget", "history": [{"size", "layers", "time"}]}]
+     (added by :func:`attach_baselines`: the size-baseline names whose newest point is this image)}
 
 The layers of an image's history are matched to the Dockerfile's instructions from the newest
 back (the history does not keep ``--from``); what is older than the target's first stage is its
@@ -20,7 +25,8 @@ base image.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import posixpath
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +34,28 @@ from pytest_dockerbuild.build import Builder, BuildResult
 from pytest_dockerbuild.dockerfile import Dockerfile
 from pytest_dockerbuild.dockerfile.model import Instruction, Stage
 from pytest_dockerbuild.errors import BuildFailed, DockerbuildError
-from pytest_dockerbuild.image.efficiency import analyze
+from pytest_dockerbuild.image.efficiency import SizeBaseline, analyze
+from pytest_dockerbuild.image.files import FileEntry
 from pytest_dockerbuild.image.image import Layer
 from pytest_dockerbuild.lint import check_dockerfile
 from pytest_dockerbuild.report.treemap import folder_sizes
 
-__all__ = ["REPORT_VERSION", "attribute_layers", "build_entry", "collect", "failure_entry", "lint_entries", "merge"]
+__all__ = [
+    "REPORT_VERSION",
+    "attach_baselines",
+    "attribute_layers",
+    "build_entry",
+    "builders_of",
+    "collect",
+    "failure_entry",
+    "lint_entries",
+    "merge",
+    "versus",
+]
 
 REPORT_VERSION = 1
+VERSUS_TOP = 15  #: the biggest added (and removed) paths shown of a final image against a builder
+VERSUS_BUILDERS = 3  #: the other targets of its Dockerfile a final image is compared with, at most
 Entry = dict[str, Any]
 
 
@@ -45,12 +65,16 @@ def collect(builder: Builder | None) -> Entry:
     if builder is None:
         return {"version": REPORT_VERSION, "images": []}
     images: list[Entry] = []
+    kept: list[BuildResult] = []
     seen: set[tuple[str, str]] = set()
     for result in builder.results:
         identity = (result.image.id, result.request.describe())
         if identity not in seen:
             seen.add(identity)
+            kept.append(result)
             images.append({**build_entry(result, files=True), "lint": lint_entries(builder, result.dockerfile.path)})
+    for result, entry in zip(kept, images, strict=True):  # the file trees are read by now: comparing is cheap
+        entry["versus"] = [pair for other in builders_of(result, kept) if (pair := versus(result, other))]
     for failure in builder.failures:
         images.append({**failure_entry(failure), "lint": lint_entries(builder, failure.dockerfile)})
     return {"version": REPORT_VERSION, "images": images}
@@ -117,6 +141,7 @@ def build_entry(result: BuildResult, files: bool = False) -> Entry:
         "failure": None,
         "folders": _folders(result) if files else [],
         "efficiency": _efficiency(result) if files else None,
+        "versus": [],
     }
 
 
@@ -248,3 +273,83 @@ def _by_source(layers: Sequence[Entry]) -> list[Entry]:
     for layer in layers:
         totals[layer["source"]] = totals.get(layer["source"], 0) + int(layer["size"])
     return [{"source": source, "size": size} for source, size in sorted(totals.items(), key=lambda kv: -kv[1])]
+
+
+def builders_of(final: BuildResult, results: Sequence[BuildResult]) -> list[BuildResult]:
+    """The other targets of ``final``'s Dockerfile among ``results`` (its builder stages), when
+    ``final`` is of the Dockerfile's last stage: one image per target, at most :data:`VERSUS_BUILDERS`."""
+    if final.target_stage.index != len(final.dockerfile.stages) - 1:
+        return []
+    found: dict[int, BuildResult] = {}
+    for other in results:
+        index = other.target_stage.index
+        if other.request.dockerfile == final.request.dockerfile and index != final.target_stage.index:
+            found.setdefault(index, other)
+    return [found[index] for index in sorted(found)][:VERSUS_BUILDERS]
+
+
+def versus(final: BuildResult, other: BuildResult, top: int = VERSUS_TOP) -> Entry | None:
+    """What ``final``'s image added and removed against ``other``'s (e.g. its builder stage): the
+    paths in one only, grouped under the topmost folder the other image lacks, the ``top``
+    biggest of each with their counts and bytes (None if either image can no longer be read)."""
+    try:
+        comparison = final.image.compare(other.image)
+        mine, theirs = final.image.files, other.image.files
+    except DockerbuildError:
+        return None
+    return {
+        "other": other.request.describe(),
+        "other_image_id": other.image.id,
+        "other_size": other.image.size,
+        "ratio": other.image.size / max(final.image.size, 1),
+        "changed": len(comparison.changed),
+        "added": _grouped(comparison.added, mine, top),
+        "removed": _grouped(comparison.removed, theirs, top),
+    }
+
+
+def _grouped(paths: Sequence[str], tree: Mapping[str, FileEntry], top: int) -> Entry:
+    """``{"count", "size", "groups", "paths": [{"path", "count", "size"}]}``: every path that is not
+    a folder counted (the bytes of regular files summed) under the topmost folder above it that the
+    other image lacks (or alone); the ``top`` biggest of these ``groups``."""
+    root_of: dict[str, str] = {}
+    rows: dict[str, list[int]] = {}
+    count = size = 0
+    for path in sorted(paths, key=lambda p: p.count("/")):  # a folder before what it holds
+        root = root_of.get(posixpath.dirname(path), path)
+        root_of[path] = root
+        entry = tree[path]
+        row = rows.setdefault(root, [0, 0])
+        if entry.type != "dir":
+            size_here = entry.size if entry.type == "file" else 0
+            row[0] += 1
+            row[1] += size_here
+            count += 1
+            size += size_here
+    ranked = sorted((kv for kv in rows.items() if kv[1][0]), key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))
+    shown = [{"path": p, "count": c, "size": b} for p, (c, b) in ranked[:top]]
+    return {"count": count, "size": size, "groups": len(ranked), "paths": shown}
+
+
+def attach_baselines(data: Entry, baseline: SizeBaseline | None) -> None:
+    """Give each image of the report (``data["images"]``) its size-baseline records: the names whose
+    newest history point is this image, with their record, tolerance and history (as the run
+    will save it); nothing if the baseline file cannot be read."""
+    if baseline is None:
+        return
+    try:
+        trends = baseline.trends()
+    except (OSError, ValueError):
+        return
+    by_image: dict[str, list[Entry]] = {}
+    for name, record in sorted(trends.items()):
+        history = record.get("history") or []
+        if not history or not history[-1].get("image"):
+            continue
+        by_image.setdefault(history[-1]["image"], []).append({
+            "name": name, "size": record["size"], "layers": record["layers"], "tolerance": baseline.tolerance,
+            "budget": int(record["size"] * (1 + baseline.tolerance)),
+            "history": [{"size": p["size"], "layers": p["layers"], "time": p.get("time")} for p in history],
+        })  # fmt: skip
+    for image in data.get("images", []):
+        image["baseline"] = by_image.get(image.get("image_id") or "", [])

@@ -4,6 +4,10 @@ Content-Security-Policy that forbids every network load.
 Each image is a ``<section class="image">``; its bars carry ``data-bytes`` (or
 ``data-seconds``) and a width proportional to it within their chart, the stages of its
 graph a ``data-status`` (``built``, ``reused``, ``skipped``, ``needed``, ``failed``).
+A size baseline's trend is a ``<div class="trend">`` (one ``circle.point`` per run, a
+``line.baseline`` and a ``line.budget``); a final image against a builder stage a
+``<div class="versus">`` whose rows (``tr.added``, ``tr.removed``) carry ``data-path``,
+``data-count`` and ``data-bytes``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ BAR_WIDTH = 480  #: pixels of the largest bar of a chart
 LABEL_WIDTH = 420
 ROW = 20
 STAGE_W, STAGE_H, STAGE_GAP = 190, 64, 60
+TREND_W, TREND_H = 260, 56
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}
@@ -40,6 +45,10 @@ line.from{stroke:#555;stroke-width:1.5}line.copy{stroke:#6aa84f;stroke-width:1.5
 g.folder rect{fill:#cfdcf3;stroke:#fff}g.entry rect{fill:#e8f0fc;stroke:#fff}svg.treemap text{font-size:11px}
 table.lint{border-collapse:collapse;font-size:12px}table.lint td{padding:2px 8px;border-top:1px solid #eee}
 tr.error td,tr.failed td{color:#b00}
+svg.trend{background:#f4f6fa;vertical-align:middle;margin-right:10px}
+polyline.trend{fill:none;stroke:#4a7fd6;stroke-width:1.5}circle.point{fill:#4a7fd6}
+line.baseline{stroke:#6aa84f;stroke-dasharray:4 2}line.budget{stroke:#d33;stroke-dasharray:2 2}
+div.versus table{margin:0 0 6px}tr.added td:last-child{color:#6aa84f}tr.removed td:last-child{color:#b00}
 """
 
 
@@ -146,6 +155,9 @@ def _image(number: int, image: dict[str, Any], compared: str = "") -> str:
         out.append(_graph(image["stages"], image.get("failure")))
     out.append(_timeline(image))
     out.append(compared)
+    out += [_versus(image["size"], pair) for pair in image.get("versus") or []]
+    if image.get("baseline"):
+        out.append("<h3>Size baseline: the last runs</h3>" + "".join(_trend(r) for r in image["baseline"]))
     if image.get("contracts"):
         out.append(_contracts(image["contracts"]))
     if "lint" in image:
@@ -249,3 +261,65 @@ def _timeline(image: dict[str, Any]) -> str:
             )
         out.append("</svg></div>")
     return "\n".join(out)
+
+
+def _versus(size: int, pair: dict[str, Any]) -> str:
+    """A final image against another target of its Dockerfile: the size ratio, and the biggest
+    paths it added and removed."""
+    out = [
+        f'<div class="versus" data-other="{escape(pair["other"])}" data-ratio="{pair["ratio"]:.6f}">'
+        f"<h3>Against {escape(pair['other'])} ({human_size(pair['other_size'])}): "
+        f"{_ratio(size, pair['other_size'])}</h3>"
+    ]
+    for kind in ("added", "removed"):
+        changes = pair[kind]
+        groups = changes.get("groups", len(changes["paths"]))
+        shown = f", the biggest {len(changes['paths'])} of {groups} groups" if groups > len(changes["paths"]) else ""
+        out.append(
+            f'<p class="meta {kind}" data-count="{changes["count"]}" data-bytes="{changes["size"]}">'
+            f"{kind}: {changes['count']} paths, {human_size(changes['size'])}{shown}</p>"
+        )
+        rows = "".join(
+            f'<tr class="{kind}" data-path="{escape(p["path"])}" data-count="{p["count"]}" data-bytes="{p["size"]}">'
+            f"<td>{escape(p['path'])}</td><td>{p['count']} {'path' if p['count'] == 1 else 'paths'}</td>"
+            f"<td>{human_size(p['size'])}</td></tr>"
+            for p in changes["paths"]
+        )
+        out.append(f'<table class="lint">{rows}</table>' if rows else "")
+    if pair["changed"]:
+        out.append(f'<p class="meta">{pair["changed"]} paths in both changed</p>')
+    return "".join(out) + "</div>"
+
+
+def _trend(record: dict[str, Any]) -> str:
+    """A size baseline's history as a sparkline (a point per run, oldest left) with the recorded
+    size and the budget it allows, and the figures: first, last, min, max."""
+    points = record["history"]
+    sizes = [int(p["size"]) for p in points]
+    low, high = min(*sizes, int(record["size"])), max(*sizes, int(record["budget"]))
+    span = (high - low) or 1
+
+    def y(value: int) -> float:
+        return 4 + (TREND_H - 8) * (high - int(value)) / span
+
+    step = (TREND_W - 8) / max(len(points) - 1, 1)
+    xy = [(4 + n * step, y(value)) for n, value in enumerate(sizes)]
+    out = [f'<div class="trend" data-name="{escape(record["name"])}" data-points="{len(points)}">',
+           f'<svg class="trend" width="{TREND_W}" height="{TREND_H}" role="img">']  # fmt: skip
+    for kind, value in (("budget", record["budget"]), ("baseline", record["size"])):
+        out.append(f'<line class="{kind}" x1="0" x2="{TREND_W}" y1="{y(value):.2f}" y2="{y(value):.2f}" '
+                   f'data-bytes="{value}"><title>{kind} {human_size(value)}</title></line>')  # fmt: skip
+    out.append(f'<polyline class="trend" points="{" ".join(f"{x:.2f},{v:.2f}" for x, v in xy)}"></polyline>')
+    for (x, v), point in zip(xy, points, strict=True):
+        label = f"{point.get('time') or '?'}: {human_size(point['size'])}, {point['layers']} layers"
+        out.append(f'<circle class="point" cx="{x:.2f}" cy="{v:.2f}" r="2.5" data-bytes="{point["size"]}" '
+                   f'data-layers="{point["layers"]}"><title>{escape(label)}</title></circle>')  # fmt: skip
+    first, last = sizes[0], sizes[-1]
+    out.append(
+        f'</svg><span class="trend-figures" data-first="{first}" data-last="{last}" data-min="{min(sizes)}" '
+        f'data-max="{max(sizes)}"><b>{escape(record["name"])}</b>: {len(points)} runs, first {human_size(first)}, '
+        f"last {human_size(last)}, min {human_size(min(sizes))}, max {human_size(max(sizes))}; baseline "
+        f"{human_size(record['size'])} ({record['layers']} layers), budget {human_size(record['budget'])} "
+        f"(+{record['tolerance']:.0%})</span></div>"
+    )
+    return "".join(out)
