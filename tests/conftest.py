@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +19,11 @@ from registry import running_registry
 
 from pytest_dockerbuild import Builder
 from pytest_dockerbuild.engine.client import Engine
+
+# A suite started in the background by a shell without job control inherits SIGINT ignored, and so
+# would every pytest it starts: the Ctrl-C tests need it delivered (a handler resets on exec).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
