@@ -271,6 +271,17 @@ def test_while_a_build_is_under_way_a_failed_builds_step_images_wait_for_a_later
     assert marked_leftovers(marker) == ([], []), "the next clean-up without a build under way removed it"
 
 
+def holding_the_build_lock() -> subprocess.Popen[str]:
+    """A process that holds this engine's build lock as a build does (until it is killed)."""
+    holder = (
+        "import time\nfrom pytest_dockerbuild.engine.client import Engine\n"
+        "with Engine().ledger.building():\n    print('holding', flush=True)\n    time.sleep(300)\n"
+    )
+    build = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    assert build.stdout is not None and build.stdout.readline() == "holding\n"
+    return build
+
+
 def test_a_failed_build_under_another_build_leaves_its_step_images_to_the_next_clean_up(
     builders: dict[str, Builder], make_context: MakeContext
 ) -> None:
@@ -278,13 +289,8 @@ def test_a_failed_build_under_another_build_leaves_its_step_images_to_the_next_c
     protected as the run's own, so the first clean-up that finds no build under way removes it."""
     marker = uuid.uuid4().hex
     context = make_context(f"FROM diamol/base\nRUN echo {marker} > /a\nRUN exit 3\n")
-    holder = (
-        "import time\nfrom pytest_dockerbuild.engine.client import Engine\n"
-        "with Engine().ledger.building():\n    print('holding', flush=True)\n    time.sleep(300)\n"
-    )
-    build = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    build = holding_the_build_lock()
     try:
-        assert build.stdout is not None and build.stdout.readline() == "holding\n"
         with pytest.raises(BuildFailed):
             builders["classic"].build(context)
         left = marked_leftovers(marker, settle=False)[1]
@@ -343,13 +349,8 @@ def test_prune_removes_no_image_while_a_build_is_under_way(
     inner.runpytest_subprocess("--dockerbuild-backend=classic").assert_outcomes(passed=1)
     project = project_id(inner.path / "app")
     engine = Engine(docker.from_env())
-    holder = (
-        "import time\nfrom pytest_dockerbuild.engine.client import Engine\n"
-        "with Engine().ledger.building():\n    print('holding', flush=True)\n    time.sleep(300)\n"
-    )
-    build = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    build = holding_the_build_lock()
     try:
-        assert build.stdout is not None and build.stdout.readline() == "holding\n"
         monkeypatch.setattr(cleanup, "PRUNE_PATIENCE", 1.0)
         report = Cleanup(engine).prune(project)
         assert report.images == 0 and "removed no image: builds were still under way after 1 s" in str(report)
