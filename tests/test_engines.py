@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -16,12 +15,13 @@ from helpers import BASE, MakeContext
 from registry import free_port, tags
 
 from pytest_dockerbuild import Builder
-from pytest_dockerbuild.build.buildkit import use_registry
 from pytest_dockerbuild.engine.client import Engine
+from pytest_dockerbuild.engine.naming import project_id
 from pytest_dockerbuild.engine.pool import SHARED_REPOSITORY, EnginePool, buildx_builder, read_engines, same_engine
 from pytest_dockerbuild.errors import BackendUnavailable, RegistryError
 
 FIRST = "unix:///var/run/docker.sock"
+BASES = {"diamol/base": BASE}
 
 TESTS = """
 import json, os
@@ -65,12 +65,74 @@ def test_workers_spread_over_two_engines_and_share_images_through_the_registry(
     assert len(tags(registry, SHARED_REPOSITORY)) >= 1
     # the second engine holds the image and nothing of the run's containers is left on either
     second = docker.DockerClient(base_url=second_engine_url)
-    assert second.images.get(seen[0]["image"])
     label = {"label": "pytest-dockerbuild.managed"}
-    for client in (second, docker.from_env()):
+    for client in (second, docker.from_env()):  # built on one, pulled onto the other and tagged by its key there
+        key_tags = [t for t in client.images.get(seen[0]["image"]).tags if t.startswith("pytest-dockerbuild/app-")]
+        assert len(key_tags) == 1 and "-k" in key_tags[0], key_tags
         left = [c.name for c in client.containers.list(all=True, filters=label) if marker in str(c.attrs["Config"])]
         assert left == []
     second.close()
+
+
+PUSHED = """
+import json, os
+import pytest
+
+@pytest.mark.parametrize("n", range(4))
+def test_build(dockerbuild, worker_id, n):
+    result = dockerbuild.build("app", build_args={"ENGINE": os.environ["DOCKER_HOST"]})  # an image per engine
+    with open(f"key-{worker_id}-{n}.json", "w") as seen:
+        json.dump({"engine": os.environ["DOCKER_HOST"], "key": result.key}, seen)
+"""
+
+
+def test_the_run_pushes_each_image_from_the_engine_that_built_it(
+    inner: pytest.Pytester, registry: str, second_engine_url: str
+) -> None:
+    (inner.path / "app").mkdir()
+    (inner.path / "app" / "Dockerfile").write_text(
+        f"FROM diamol/base\nARG ENGINE\nRUN echo {uuid.uuid4().hex} $ENGINE > /m\n"
+    )
+    inner.makepyfile(test_pushed=PUSHED)
+    result = inner.runpytest_subprocess(
+        "-n", "2", "--dist", "load", f"--dockerbuild-engines={FIRST},{second_engine_url}",
+        f"--dockerbuild-share-via={registry}", f"--dockerbuild-push={registry}",
+    )  # fmt: skip
+    result.assert_outcomes(passed=4)
+    assert result.ret == pytest.ExitCode.OK
+    seen = [json.loads(path.read_text()) for path in inner.path.glob("key-*.json")]
+    keys = {s["engine"]: s["key"] for s in seen}
+    assert set(keys) == {FIRST, second_engine_url}, seen
+    pushed = tags(registry, project_id(inner.path / "app"))
+    assert {f"final-k{key[:16]}" for key in keys.values()} <= set(pushed), pushed  # each from its own engine
+
+
+def test_the_controller_removes_what_a_killed_worker_left_on_another_engine(
+    inner: pytest.Pytester, registry: str, second_engine_url: str
+) -> None:
+    marker = uuid.uuid4().hex
+    inner.makepyfile(
+        f"""
+        import os, signal
+        import pytest
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_killed(dockerbuild_network, n):
+            dockerbuild_network.run({BASE!r}, command=["sh", "-c", "echo {marker}; sleep 300"])
+            if os.environ["DOCKER_HOST"] == {second_engine_url!r}:
+                os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    result = inner.runpytest_subprocess(
+        "-n", "2", "--dist", "load", f"--dockerbuild-engines={FIRST},{second_engine_url}",
+        f"--dockerbuild-share-via={registry}",
+    )  # fmt: skip
+    result.stdout.fnmatch_lines(["*crashed while running*"])
+    for url in (FIRST, second_engine_url):
+        client = docker.DockerClient(base_url=url)
+        left = [c.name for c in client.containers.list(all=True) if marker in str(c.attrs["Config"]["Cmd"])]
+        client.close()
+        assert left == [], f"the controller removes what its workers left on {url}"
 
 
 def test_workers_get_engine_i_mod_n() -> None:
@@ -114,17 +176,9 @@ def test_the_buildx_builder_is_passed_through_and_its_driver_shown(inner: pytest
     result.stdout.fnmatch_lines([f'*error: no builder "{missing}" found*'])
 
 
-@pytest.fixture
-def transit() -> Iterator[None]:
-    """This process names no registry for builders outside the engine, before and after the test."""
-    use_registry(None)
-    yield
-    use_registry(None)
-
-
 def test_a_builder_of_another_engine_hands_its_image_over_through_the_registry(
     registry: str, second_engine_url: str, dockerbuild_engine: Engine, make_context: MakeContext,
-    monkeypatch: pytest.MonkeyPatch, transit: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     marker = uuid.uuid4().hex
     context = make_context(f"FROM diamol/base\nRUN echo through-{marker} > /m\n")
@@ -136,12 +190,11 @@ def test_a_builder_of_another_engine_hands_its_image_over_through_the_registry(
         with pytest.raises(BackendUnavailable, match=rf"builder '{name}' .* pass --dockerbuild-share-via REGISTRY"):
             Builder(dockerbuild_engine, {"diamol/base": BASE}, backend="buildkit").build(context)
         closed = f"127.0.0.1:{free_port()}"
-        use_registry(closed)
         with pytest.raises(RegistryError, match=rf"builder '{name}' built the image but could not push it to the "
                            rf"registry {closed} as {closed}/{SHARED_REPOSITORY}:k"):  # fmt: skip
-            Builder(dockerbuild_engine, {"diamol/base": BASE}, backend="buildkit").build(context)
-        use_registry(registry)
-        result = Builder(dockerbuild_engine, {"diamol/base": BASE}, backend="buildkit").build(context)
+            Builder(dockerbuild_engine, BASES, backend="buildkit", transit_registry=closed).build(context)
+        through = Builder(dockerbuild_engine, BASES, backend="buildkit", transit_registry=registry)
+        result = through.build(context)
         assert name in context_names() and name in builder_names()
     assert result.image.read_text("/m") == f"through-{marker}\n"  # in the first engine: the tests' engine
     assert result.step(f"echo through-{marker}").cached  # the second engine's layer cache, of the failed push

@@ -140,6 +140,7 @@ def test_push_errors_name_the_option_or_the_image_and_registry(inner: pytest.Pyt
     inner.makepyfile(test_errors=ERRORS.format(port=port))
     result = inner.runpytest_subprocess()
     result.assert_outcomes(passed=3)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # a tested image that did not reach its registry
     app = project_id(inner.path / "app")
     result.stdout.fnmatch_lines(
         [

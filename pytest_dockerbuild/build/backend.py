@@ -46,6 +46,9 @@ class BuildJob:
     log: BuildLog  #: where the backend writes the build log
     engine: Engine  #: the engine (its client, a connection of its own, the journal of what it commits)
     log_tail: int = 20  #: lines of log a failure message shows
+    #: the registry (``host:port[/prefix]``) through which a builder that builds outside ``engine``
+    #: hands its image over (``--dockerbuild-share-via``, else ``--dockerbuild-push``); not in the key
+    transit: str | None = None
 
     @property
     def pending_tag(self) -> str:

@@ -69,6 +69,7 @@ class Builder:
         lint_targets: Sequence[str] = (),
         asking: Callable[[], Path | None] | None = None,
         push_registry: str | None = None,
+        transit_registry: str | None = None,
     ) -> None:
         self.engine = engine
         self.lint_ignore = list(lint_ignore)
@@ -88,6 +89,8 @@ class Builder:
         self.warnings: list[str] = []  #: what the session's builds were given and did not use, once each
         self.projects: dict[str, Path] = {}  #: the projects built in this session: id -> context folder
         self.push_registry = push_registry  #: where ``push=True`` pushes (``--dockerbuild-push``), if anywhere
+        #: where a buildx builder outside the engine hands its images over (:attr:`BuildJob.transit`)
+        self.transit_registry = transit_registry
         #: image id -> what ``push=`` asked for (see :func:`~pytest_dockerbuild.engine.registry.push_request`)
         self.push_requests: dict[str, list[str]] = {}
         self._expected: set[int] = set()
@@ -296,7 +299,9 @@ class Builder:
             previous = self.cache.earlier_image(key_tag(request.context, request.target, key))
             if previous is not None:
                 return self._result(self._reused(request, parsed, key, previous))
-        job = BuildJob(request, parsed, key, self._new_log(request, key), self.engine, self.log_tail)
+        job = BuildJob(
+            request, parsed, key, self._new_log(request, key), self.engine, self.log_tail, self.transit_registry
+        )
         try:
             output = backend.build(job)
         except DockerbuildError as error:
@@ -323,6 +328,8 @@ class Builder:
             return error
         if not self.engine.use(record["image"]):  # gone since (removed by hand): build it again
             return self._outcome(request, parsed, key, reuse=False)
+        if "pushed" in record:  # pulled onto this engine from the share registry: kept (and found) as if built here
+            self._tag(record["image"], key_tag(request.context, request.target, key))
         return self._result(BuildResult(request, key, self.engine.image(record["image"]), record["backend"], parsed,
                                         record["stages"], record["log"], record["seconds"],
                                         reused=record["reused"], shared=True))  # fmt: skip

@@ -5,8 +5,8 @@ parsed by :class:`~pytest_dockerbuild.build.buildkit_stream.BuildkitStream`, the
 image id read from ``--iidfile``.  Builds go to the ``default`` builder (the
 engine's own BuildKit, which sees the engine's images) unless ``BUILDX_BUILDER``
 says otherwise. A builder that builds outside the engine the tests use (a ``docker``-driver
-builder of another Docker context) pushes to the registry :func:`use_registry` names, and the
-image is pulled from there by digest; so do builders of the other drivers when a registry is
+builder of another Docker context) pushes to the job's transit registry (:attr:`BuildJob.transit`),
+and the image is pulled from there by digest; so do builders of the other drivers when a registry is
 named (else they ``--load``, a tarball through the client).
 """
 
@@ -58,7 +58,7 @@ from pytest_dockerbuild.errors import (
     shown_path,
 )
 
-__all__ = ["MIN_BUILDX", "BuildkitBackend", "buildx_supports_rawjson", "use_registry"]
+__all__ = ["MIN_BUILDX", "BuildkitBackend", "buildx_supports_rawjson"]
 
 _EXIT = re.compile(r"exit code: (\d+)")
 _METADATA = re.compile(r"^\[internal\] load metadata for (?P<ref>\S+)$")
@@ -121,7 +121,7 @@ class BuildkitBackend:
     def build(self, job: BuildJob) -> BuildOutput:
         """Build with ``docker buildx build``; raise the plugin's errors on failure."""
         _refuse_old_engine(job)
-        route = _route()
+        route = _route(job.transit)
         # The build lock until the journal holds the image: a clean-up removes no image meanwhile.
         with tempfile.TemporaryDirectory(prefix="pytest-dockerbuild-") as tmp, job.engine.ledger.building():
             folder = Path(tmp)
@@ -185,19 +185,6 @@ def _option_flags(options: BuildOptions, folder: Path) -> list[str]:
     return flags + ([f"--shm-size={options.shm_size}"] if options.shm_size else [])
 
 
-#: ``registry``: where a builder outside the tests' engine pushes (:func:`use_registry`), for this process
-_TRANSIT: dict[str, str] = {}
-
-
-def use_registry(address: str | None) -> None:
-    """The registry (``host:port[/prefix]``) through which a buildx builder that builds outside
-    the engine the tests use hands its images over (``--dockerbuild-share-via``, else
-    ``--dockerbuild-push``'s); None: none. Which registry is not part of the content key."""
-    _TRANSIT.pop("registry", None)
-    if address:
-        _TRANSIT["registry"] = address.rstrip("/")
-
-
 @dataclasses.dataclass(frozen=True)
 class _Route:
     """How a build reaches the engine: ``--load``, or pushed as ``push_to`` and pulled by digest."""
@@ -211,8 +198,9 @@ class _Route:
         return f"{self.push_to}:k{key[:40]}"
 
 
-def _route() -> _Route:
-    """The route of this process's builder (``BUILDX_BUILDER``).
+def _route(transit: str | None) -> _Route:
+    """The route of this process's builder (``BUILDX_BUILDER``), through the registry ``transit``
+    where it builds outside the tests' engine.
 
     :raises BackendUnavailable: it builds in another engine and no registry is named.
     """
@@ -221,7 +209,7 @@ def _route() -> _Route:
         return _Route()
     builder = buildx_builder(name)
     cli = (f"--context={builder.context}",) if builder.driver == "docker" and builder.context else ()
-    registry = _TRANSIT.get("registry")
+    registry = transit.rstrip("/") if transit else None
     if builder.builds_elsewhere(endpoint()) and registry is None:
         raise BackendUnavailable("buildkit", f"the buildx builder {name!r} (docker driver, Docker context "
                                  f"{builder.context!r} at {builder.host}) builds in, and loads into, its own engine, "

@@ -18,7 +18,8 @@ import functools
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,9 @@ import docker
 from pytest_dockerbuild.engine.client import endpoint
 from pytest_dockerbuild.engine.registry import Registry, pull
 
-__all__ = ["BuildxBuilder", "EnginePool", "RegistryShare", "buildx_builder", "read_engines", "same_engine"]
+__all__ = [
+    "BuildxBuilder", "EnginePool", "RegistryShare", "buildx_builder", "docker_host", "read_engines", "same_engine",
+]  # fmt: skip
 
 SCHEMES = ("unix://", "tcp://", "ssh://", "npipe://")
 SHARED_REPOSITORY = "pytest-dockerbuild-shared"  #: the repository of images shared between engines
@@ -61,6 +64,29 @@ class EnginePool:
         if worker is None or not worker[2:].isdigit():
             return self.engines[0]
         return self.engines[int(worker[2:]) % len(self.engines)]
+
+    def others(self) -> list[str]:
+        """The engines besides the first (the controller's), each once."""
+        others: list[str] = []
+        for url in self.engines[1:]:
+            if not any(same_engine(url, seen) for seen in [self.engines[0], *others]):
+                others.append(url)
+        return others
+
+
+@contextmanager
+def docker_host(url: str) -> Iterator[None]:
+    """This process talks to the engine at ``url`` (``DOCKER_HOST``) inside the block: for the
+    controller's end of the run on each engine of the pool, one after the other."""
+    before = os.environ.get("DOCKER_HOST")
+    os.environ["DOCKER_HOST"] = url
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("DOCKER_HOST", None)
+        else:
+            os.environ["DOCKER_HOST"] = before
 
 
 class RegistryShare:

@@ -103,5 +103,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         reporting.hand_over_rows(state)
         reporting.build_report(state)
         publishing.hand_over(state)
-        publishing.push_passed(state)
+        if not publishing.push_passed(state) and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a tested image that did not reach its registry
         state.finish()

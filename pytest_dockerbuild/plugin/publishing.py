@@ -7,7 +7,8 @@ Each test's reports mark the images it used (its builds and its arguments' build
 passed or failed; a failed setup, call or teardown of any test that used an image keeps
 it from the registry, and a failed build is never an image. Under pytest-xdist each
 worker hands its marks and its builds' push requests to the controller, which decides
-over the whole run and pushes.
+over the whole run and pushes each image from the engine that holds it (the worker's, with
+``--dockerbuild-engines``). A push that fails fails the run.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import pytest
 import requests
 
 from pytest_dockerbuild.build import BuildResult
+from pytest_dockerbuild.engine.client import Engine, endpoint
 from pytest_dockerbuild.engine.naming import project_id
+from pytest_dockerbuild.engine.pool import docker_host, same_engine
 from pytest_dockerbuild.engine.registry import Reference, Registry
 from pytest_dockerbuild.errors import DockerbuildError
 from pytest_dockerbuild.plugin.reporting import builds_of
@@ -28,7 +31,7 @@ from pytest_dockerbuild.plugin.session import ITEM, ItemRecord, Session
 
 __all__ = ["hand_over", "note", "push_passed", "summary"]
 
-#: image id -> {"passed": bool, "repository": ..., "stage": ..., "key": ...}
+#: image id -> {"passed": bool, "repository": ..., "stage": ..., "key": ..., "engine": URL}
 MARKS = pytest.StashKey[dict[str, dict[str, Any]]]()
 #: what the run pushed (references with digests) and what it kept back, for the summary
 PUSHED = pytest.StashKey[dict[str, list[str]]]()
@@ -45,7 +48,7 @@ def note(item: pytest.Item, report: pytest.TestReport) -> None:
             continue
         stage = build.request.target or "final"
         mark = marks.setdefault(build.image.id, {"passed": True, "repository": project_id(build.request.context),
-                                                 "stage": stage, "key": build.key})  # fmt: skip
+                                                 "stage": stage, "key": build.key, "engine": endpoint()})  # fmt: skip
         mark["passed"] = mark["passed"] and not report.failed
 
 
@@ -82,14 +85,14 @@ def _gathered(session: Session) -> tuple[Marks, Requests]:
     return marks, asked
 
 
-def push_passed(session: Session) -> None:
+def push_passed(session: Session) -> bool:
     """In the last process of the run: push every image all of whose tests passed, where the run
-    (``--dockerbuild-push``) or a build (``push=``) asks for it."""
+    (``--dockerbuild-push``) or a build (``push=``) asks for it; -> False if a push failed."""
     if session.worker is not None:
-        return
+        return True
     marks, asked = _gathered(session)
     if session.options.push is None and not asked:
-        return
+        return True
     done: dict[str, list[str]] = {"pushed": [], "kept": [], "errors": []}
     session.config.stash[PUSHED] = done
     for image_id in asked.keys() - marks.keys():
@@ -101,19 +104,35 @@ def push_passed(session: Session) -> None:
             named = ", ".join(reference for reference in asked.get(image_id, []) if Reference.parse(reference).tag)
             done["kept"].append(f"{what}{f' as {named}' if named else ''}: a test that used it failed")
         elif targets:
-            _push(session, image_id, targets, what, done)
+            _push(session, image_id, targets, what, done, mark.get("engine"))
+    return not done["errors"]
 
 
 def _push(
-    session: Session, image_id: str, targets: dict[str, list[str]], what: str, done: dict[str, list[str]]
-) -> None:
-    """Push one image to its targets; a failure is a line of the summary, naming the image and registry."""
+    session: Session, image_id: str, targets: dict[str, list[str]], what: str, done: dict[str, list[str]],
+    engine: str | None,
+) -> None:  # fmt: skip
+    """Push one image from ``engine`` (the one that built or used it) to its targets; a failure is a
+    line of the summary, naming the image and registry."""
+    elsewhere = engine is not None and not same_engine(engine, endpoint())
+    failures = (DockerbuildError, docker.errors.DockerException, requests.RequestException)
+    try:
+        if elsewhere:
+            with docker_host(str(engine)):
+                client = Engine.connect()
+        else:
+            client = session.engine().client
+    except failures as error:
+        done["errors"].append(f"{what}: {error}")
+        return
     for remote, tags in targets.items():
         host, _, repository = remote.partition("/")
         try:
-            done["pushed"] += Registry(session.engine().client, host).push(image_id, repository, tags)
-        except (DockerbuildError, docker.errors.DockerException, requests.RequestException) as error:
+            done["pushed"] += Registry(client, host).push(image_id, repository, tags)
+        except failures as error:
             done["errors"].append(f"{what}: {error}")
+    if elsewhere:
+        client.close()
 
 
 def _targets(session: Session, mark: dict[str, Any], asked: list[str]) -> dict[str, list[str]]:

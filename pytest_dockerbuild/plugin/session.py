@@ -22,11 +22,10 @@ import pytest
 import requests
 
 from pytest_dockerbuild.build import Builder, BuildResult
-from pytest_dockerbuild.build.buildkit import use_registry
 from pytest_dockerbuild.engine.cleanup import Cleanup
 from pytest_dockerbuild.engine.client import Engine, endpoint
 from pytest_dockerbuild.engine.naming import project_id
-from pytest_dockerbuild.engine.pool import EnginePool, RegistryShare
+from pytest_dockerbuild.engine.pool import EnginePool, RegistryShare, docker_host
 from pytest_dockerbuild.errors import DockerbuildError, EngineUnavailable
 from pytest_dockerbuild.plugin.options import Options
 from pytest_dockerbuild.runtime import Container, Runtime
@@ -65,7 +64,6 @@ class Session:
             os.environ["DOCKER_HOST"] = EnginePool(options.engines).for_worker(self.worker)
         if options.buildx_builder:  # docker buildx build --builder NAME, for every BuildKit build
             os.environ["BUILDX_BUILDER"] = options.buildx_builder
-        use_registry(options.share_via or options.push)  # where a builder outside this engine pushes its images
         self.has_workers = False  #: this process is a pytest-xdist controller with workers
         self.current: pytest.Item | None = None
         self.lost: EngineUnavailable | None = None  #: why the engine cannot be used (set once)
@@ -124,7 +122,7 @@ class Session:
                 log_dir=basetemp / "dockerbuild-logs" if basetemp is not None else None,
                 asking=lambda: self.current.path.parent if self.current is not None else None,
                 strict_build_args=options.strict_build_args, lint_targets=options.lint_targets,
-                push_registry=options.push,
+                push_registry=options.push, transit_registry=options.share_via or options.push,
             )  # fmt: skip
             self._builder.add_listener(lambda outcome: self._record(builds=outcome))
             if len(options.engines) > 1 and options.share_via is not None:
@@ -177,10 +175,18 @@ class Session:
     def finish(self) -> None:
         """Remove this process's containers and networks and its builds' leftovers; in the last
         process of the run (not an xdist worker) untag old images, for the projects the run
-        built, and remove what killed workers left."""
+        built, and remove what killed workers left, on every engine of the run."""
         if self.options.baseline is not None:
             self.options.baseline.save()
-        engine = self._engine
+        self._finish_on(self._engine)
+        self._engine = None
+        if self.has_workers:  # the other engines of --dockerbuild-engines: what their killed workers left
+            for url in EnginePool(self.options.engines).others() if self.options.engines else []:
+                with docker_host(url):
+                    self._finish_on(None)
+
+    def _finish_on(self, engine: Engine | None) -> None:
+        """The end of the run on one engine (``engine``, else ``DOCKER_HOST``'s, in a controller)."""
         if engine is None and self.has_workers:
             try:
                 engine = Engine(run_id=self.run_id)
@@ -198,7 +204,6 @@ class Session:
         except (requests.RequestException, docker.errors.DockerException):
             pass  # the engine went away: the next run sweeps what is left
         engine.close()
-        self._engine = None
 
     def _basetemp(self) -> Path | None:
         """The run's temporary folder (pytest's ``tmp_path_factory``, also where no fixture asks)."""
