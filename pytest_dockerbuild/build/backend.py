@@ -9,7 +9,7 @@ Backends are listed in :mod:`pytest_dockerbuild.build.registry`.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol
@@ -126,10 +126,18 @@ def remote_sources(dockerfile: Dockerfile) -> list[str]:
     return found
 
 
-def original_line(dockerfile: Dockerfile, sent: int) -> int:
+def original_line(dockerfile: Dockerfile, sent: int, added: Collection[int] | None = None) -> int:
     """The line of the user's Dockerfile of line ``sent`` of the text a backend sent, which has
-    one line more after each FROM (see ``Dockerfile.substituted(after_from=...)``)."""
-    return sent - sum(1 for stage in dockerfile.stages if stage.instructions[0].end_line + stage.index < sent)
+    one line more after the FROM of each stage in ``added`` (default: every stage; see
+    :func:`~pytest_dockerbuild.dockerfile.rewrite.added_after_from`)."""
+    shift = 0  # the lines added above the stage's FROM
+    for stage in dockerfile.stages:
+        if added is not None and stage.index not in added:
+            continue
+        if stage.instructions[0].end_line + shift >= sent:
+            break
+        shift += 1
+    return sent - shift
 
 
 def resolve_base(request: BuildRequest, base: str, external: bool) -> str:

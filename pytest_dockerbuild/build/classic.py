@@ -32,6 +32,7 @@ from pytest_dockerbuild.build.backend import (
 from pytest_dockerbuild.build.classic_stream import ClassicStream
 from pytest_dockerbuild.build.model import BuildRequest, StageResult, StepResult
 from pytest_dockerbuild.dockerfile import Dockerfile
+from pytest_dockerbuild.dockerfile.rewrite import added_after_from
 from pytest_dockerbuild.engine.imagestore import find_leftovers, remove_leftovers
 from pytest_dockerbuild.engine.naming import LABEL_MANAGED, LABEL_OPTIONS, stage_tag
 from pytest_dockerbuild.errors import (
@@ -98,15 +99,17 @@ def _run(job: BuildJob, stream: ClassicStream) -> None:
     """Send the context and read the stream, writing what the build commits (and the images it
     takes from the cache, which a failed build of another run must not remove) to the journal."""
     request = job.request
-    salt = request.options.cache_salt()
-    stage_label = f"LABEL {LABEL_MANAGED}=true" + (f" {LABEL_OPTIONS}={salt}" if salt else "")
+    stage_label = _stage_label(job)
     # The plugin's labels join the LABEL after the last stage's FROM when that stage is the target
     # and labels= gave none (a labels= value overrides the Dockerfile's: it stays a step at the
-    # end): one container and commit fewer.  An earlier stage as the target keeps them at its end,
-    # so its steps stay the ones a build of the last stage takes from the cache.
+    # end): one container and commit fewer.  An earlier stage's steps stay the ones a build of the
+    # last stage takes from the cache.
     last = request.target is None or job.dockerfile.stage(request.target).index == len(job.dockerfile.stages) - 1
     joined = last and not request.labels
-    text = job.dockerfile.substituted(request.image_map, labels=request.image_labels, target=request.target,
+    # An earlier stage as the target, without labels=, gets no label step at its end (the plugin's
+    # project label would cost a container and commit): it carries the LABEL after FROM only.
+    labels = request.image_labels if last or request.labels else {}
+    text = job.dockerfile.substituted(request.image_map, labels=labels, target=request.target,
                                       after_from=stage_label, labels_after_from=joined)  # fmt: skip
     exclude = read_patterns(dockerignore(request.context))
     context = tar(str(request.context), exclude=exclude, dockerfile=(DOCKERFILE_NAME, text))
@@ -160,15 +163,24 @@ def _failure(job: BuildJob, stream: ClassicStream) -> Exception:
             return BaseImageMissing(job.request.dockerfile, stage.ref, base, str(stream.error))
     return failure_at(
         job, str(stream.error), stage_index=failed.stage_index if failed else None,
-        step=_instruction_step(failed.step) if failed else None, exit_code=stream.exit_code, log=stream.log,
-        engine_step=failed.label if failed else None,
+        step=_instruction_step(job, failed.stage_index, failed.step) if failed else None,
+        exit_code=stream.exit_code, log=stream.log, engine_step=failed.label if failed else None,
     )  # fmt: skip
 
 
-def _instruction_step(step: int) -> int:
-    """The Dockerfile step of a step the engine ran: its 2nd step of each stage is the plugin's
-    LABEL, which makes every later step image of the build the plugin's alone (a user's own
-    build of the same lines makes other images), so its clean-up may remove them."""
+def _stage_label(job: BuildJob) -> str:
+    """The LABEL after each FROM, which makes every later step image of the build the plugin's
+    alone (a user's own build of the same lines makes other images), so its clean-up may remove
+    them; it joins a stage's own first LABEL where there is one (no step of its own)."""
+    salt = job.request.options.cache_salt()
+    return f"LABEL {LABEL_MANAGED}=true" + (f" {LABEL_OPTIONS}={salt}" if salt else "")
+
+
+def _instruction_step(job: BuildJob, stage_index: int, step: int) -> int:
+    """The Dockerfile step of a step the engine ran: the 2nd step of a stage is the plugin's LABEL
+    after FROM, unless that LABEL joined the stage's own."""
+    if stage_index not in added_after_from(job.dockerfile, _stage_label(job)):
+        return step
     return step - 1 if step > 2 else 1
 
 
@@ -176,11 +188,13 @@ def _stage_results(job: BuildJob, stream: ClassicStream) -> list[StageResult]:
     request, parsed = job.request, job.dockerfile
     results = []
     ran = {step.stage_index for step in stream.steps}
+    added = added_after_from(parsed, _stage_label(job))
     for stage in parsed.stages:
         steps = []
         for parsed_step in stream.steps:
-            number = _instruction_step(parsed_step.step)
-            if parsed_step.stage_index != stage.index or parsed_step.step == 2 or number > len(stage.instructions):
+            number = _instruction_step(job, stage.index, parsed_step.step)
+            own_label = parsed_step.step == 2 and stage.index in added
+            if parsed_step.stage_index != stage.index or own_label or number > len(stage.instructions):
                 continue  # global ARGs, the plugin's LABEL after each FROM, the labels= step at the end
             instruction = stage.instructions[number - 1]
             steps.append(
@@ -261,7 +275,8 @@ def _request_error(job: BuildJob, error: docker.errors.APIError) -> Exception:
     parse = _PARSE_ERROR.search(message)
     if "parse error" in message and parse:
         sent = int(parse.group(1))  # a line of the text sent, which has a LABEL line after each FROM
-        return DockerfileSyntaxError(request.dockerfile, original_line(job.dockerfile, sent), parse.group(2))
+        line = original_line(job.dockerfile, sent, added_after_from(job.dockerfile, _stage_label(job)))
+        return DockerfileSyntaxError(request.dockerfile, line, parse.group(2))
     if "target" in message and request.target:
         return UnknownStage(request.dockerfile, request.target, job.dockerfile.stage_refs)
     return BuildFailed(dockerfile=request.dockerfile, reason=message, target=request.target, backend="classic")

@@ -27,7 +27,7 @@ from pytest_dockerbuild.errors import DockerfileNotFound
 
 __all__ = ["KEY_VERSION", "content_key", "context_digest", "external_images"]
 
-KEY_VERSION = "5"
+KEY_VERSION = "6"
 
 
 def content_key(

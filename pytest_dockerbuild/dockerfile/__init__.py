@@ -1,8 +1,9 @@
 """Dockerfiles as data, without an engine: parsing, stages and their graph, base-image substitution.
 
 - :mod:`~pytest_dockerbuild.dockerfile.model`: :class:`Dockerfile` (one parse: stages, global
-  ARGs, comment lines, duplicates; the stage graph; FROM substitution), :class:`Stage`,
-  :class:`Instruction`;
+  ARGs, comment lines, duplicates; the stage graph), :class:`Stage`, :class:`Instruction`;
+- :mod:`~pytest_dockerbuild.dockerfile.rewrite`: the text a backend sends (FROM substitution,
+  the lines a backend adds after each FROM and to the target stage);
 - :mod:`~pytest_dockerbuild.dockerfile.text`: the text as Docker reads it
   (:func:`decode_dockerfile`), variable expansion, shell words, ``--mount`` options;
 - :mod:`~pytest_dockerbuild.dockerfile.references`: image references

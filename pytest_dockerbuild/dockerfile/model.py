@@ -1,11 +1,12 @@
-"""Dockerfiles as data: instructions, stages, the stage graph, base-image substitution.
+"""Dockerfiles as data: instructions, stages, the stage graph.
 
 Parsing is dockerfile-parse's, once per file; this module adds the multi-stage view a
 test needs (which stages exist, what each copies from, which a target reaches), keeps
-what the static checks read besides the stages (the comment lines, the global ARGs)
-and rewrites FROM lines to substitute base images.  It knows nothing of the engine.
-Reading the text and taking arguments apart is :mod:`~pytest_dockerbuild.dockerfile.text`'s,
-image references are :mod:`~pytest_dockerbuild.dockerfile.references`'.
+what the static checks read besides the stages (the comment lines, the global ARGs).
+It knows nothing of the engine. Reading the text and taking arguments apart is
+:mod:`~pytest_dockerbuild.dockerfile.text`'s, image references are
+:mod:`~pytest_dockerbuild.dockerfile.references`', the text a backend sends (base images
+substituted) :mod:`~pytest_dockerbuild.dockerfile.rewrite`'s.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -22,7 +22,8 @@ from typing import Any
 
 from dockerfile_parse import DockerfileParser
 
-from pytest_dockerbuild.dockerfile.references import is_blank_reference, normalize_image
+from pytest_dockerbuild.dockerfile import rewrite
+from pytest_dockerbuild.dockerfile.references import is_blank_reference
 from pytest_dockerbuild.dockerfile.text import (
     BOM,
     arg_definitions,
@@ -346,55 +347,8 @@ class Dockerfile:
         self, image_map: Mapping[str, str], labels: Mapping[str, str] | None = None, target: str | None = None,
         after_from: str | None = None, labels_after_from: bool = False,
     ) -> str:  # fmt: skip
-        """The Dockerfile text with FROM images replaced per ``image_map`` (normalized keys).
-
-        FROM lines keep their flags, stage names and line numbers.  With ``labels``, one ``LABEL`` line
-        follows the last instruction of the ``target`` stage (default: the last): one step.  With
-        ``after_from`` (an instruction: ``LABEL k=v``, ``ARG K=v``), it follows each FROM (one line more per
-        stage above a line of the text); with ``labels_after_from`` and an ``after_from`` LABEL, the
-        ``labels`` join the target stage's ``after_from`` line instead: no step more.
-        """
-        lines = re.findall(r"[^\n]*\n|[^\n]+\Z", self.text)  # as the parser counts: not at \r, \f, \u2028 ...
-        if lines and not lines[-1].endswith("\n"):
-            lines[-1] += "\n"
-        for stage in self.stages:
-            origin = stage.instructions[0] if stage.instructions else None
-            replacement = image_map.get(normalize_image(stage.base)) if stage.base_stage is None else None
-            if origin is None or replacement is None:
-                continue
-            head = lines[origin.line - 1]
-            indent = head[: len(head) - len(head.lstrip())]
-            flags = [w for w in origin.value.split() if w.startswith("--")]
-            new = " ".join(["FROM", *flags, replacement] + (["AS", stage.name] if stage.name else []))
-            lines[origin.line - 1] = indent + new + "\n"
-            for number in range(origin.line, origin.end_line):  # keep the line count
-                lines[number] = "\n"
-        syntax = self.syntax
-        if syntax is not None and normalize_image(syntax[1]) in image_map:
-            lines[syntax[0] - 1] = f"# syntax={image_map[normalize_image(syntax[1])]}\n"
-        for stage in self.stages:  # COPY --from=<image> reaches an image too
-            for image in self.copied_images(stage):
-                replacement = image_map.get(normalize_image(image))
-                if replacement is None:
-                    continue
-                for instruction in stage.instructions[1:]:
-                    for number in range(instruction.line - 1, instruction.end_line):
-                        lines[number] = re.sub(
-                            rf"(--from=|from=){re.escape(image)}(?=[\s,]|$)", rf"\g<1>{replacement}", lines[number]
-                        )
-        added: list[tuple[int, int, str]] = []  # (line index to insert at, order there, text)
-        labelled = self.stage(target if target is not None else len(self.stages) - 1)
-        joined = bool(labels) and labels_after_from and (after_from or "").startswith("LABEL ")
-        given = set((after_from or "").split()[1:]) if joined else set()  # pairs the LABEL has already
-        pairs = " ".join(p for p in (f"{k}={shlex.quote(v)}" for k, v in sorted((labels or {}).items())) if p not in given)  # fmt: skip  # noqa: E501
-        for stage in self.stages if after_from else []:
-            added.append((stage.instructions[0].end_line, 0, f"{after_from} {pairs}\n" if joined and stage is labelled
-                          else f"{after_from}\n"))  # fmt: skip
-        if pairs and not joined:
-            added.append((labelled.instructions[-1].end_line, 1, f"LABEL {pairs}\n"))
-        for index, _, text in sorted(added, reverse=True):  # from the end: earlier indices stay right
-            lines.insert(index, text)
-        return "".join(lines)
+        """The text a backend sends: see :func:`~pytest_dockerbuild.dockerfile.rewrite.substituted`."""
+        return rewrite.substituted(self, image_map, labels, target, after_from, labels_after_from)
 
     def __repr__(self) -> str:
         return f"<Dockerfile {str(self.path)!r} stages={self.stage_refs}>"
