@@ -34,7 +34,7 @@ from pytest_dockerbuild.build.model import BuildRequest, StageResult, StepResult
 from pytest_dockerbuild.dockerfile import Dockerfile
 from pytest_dockerbuild.dockerfile.rewrite import added_after_from
 from pytest_dockerbuild.engine.imagestore import find_leftovers, remove_leftovers
-from pytest_dockerbuild.engine.naming import LABEL_MANAGED, LABEL_OPTIONS, stage_tag
+from pytest_dockerbuild.engine.naming import LABEL_MANAGED, LABEL_OPTIONS, image_labels, stage_tag
 from pytest_dockerbuild.errors import (
     BaseImageMissing,
     BuildFailed,
@@ -110,7 +110,8 @@ def _run(job: BuildJob, stream: ClassicStream) -> None:
     # project label would cost a container and commit): it carries the LABEL after FROM only.
     labels = request.image_labels if last or request.labels else {}
     text = job.dockerfile.substituted(request.image_map, labels=labels, target=request.target,
-                                      after_from=stage_label, labels_after_from=joined)  # fmt: skip
+                                      after_from=stage_label, labels_after_from=joined,
+                                      joining=_joining_pairs(job))  # fmt: skip
     exclude = read_patterns(dockerignore(request.context))
     context = tar(str(request.context), exclude=exclude, dockerfile=(DOCKERFILE_NAME, text))
     # A connection of its own: closing it (on an interrupt) makes the engine cancel the build.
@@ -174,6 +175,13 @@ def _stage_label(job: BuildJob) -> str:
     them; it joins a stage's own first LABEL where there is one (no step of its own)."""
     salt = job.request.options.cache_salt()
     return f"LABEL {LABEL_MANAGED}=true" + (f" {LABEL_OPTIONS}={salt}" if salt else "")
+
+
+def _joining_pairs(job: BuildJob) -> dict[str, str]:
+    """What joins a stage's own first LABEL: the plugin's labels (constant per project: stages that
+    start with the same LABEL still share that step) and the cache salt."""
+    salt = job.request.options.cache_salt()
+    return {**image_labels(job.request.context), **({LABEL_OPTIONS: salt} if salt else {})}
 
 
 def _instruction_step(job: BuildJob, stage_index: int, step: int) -> int:

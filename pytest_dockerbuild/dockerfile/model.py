@@ -345,10 +345,10 @@ class Dockerfile:
     # -- rewriting -----------------------------------------------------------
     def substituted(
         self, image_map: Mapping[str, str], labels: Mapping[str, str] | None = None, target: str | None = None,
-        after_from: str | None = None, labels_after_from: bool = False,
+        after_from: str | None = None, labels_after_from: bool = False, joining: Mapping[str, str] | None = None,
     ) -> str:  # fmt: skip
         """The text a backend sends: see :func:`~pytest_dockerbuild.dockerfile.rewrite.substituted`."""
-        return rewrite.substituted(self, image_map, labels, target, after_from, labels_after_from)
+        return rewrite.substituted(self, image_map, labels, target, after_from, labels_after_from, joining)
 
     def __repr__(self) -> str:
         return f"<Dockerfile {str(self.path)!r} stages={self.stage_refs}>"

@@ -46,6 +46,7 @@ def added_after_from(dockerfile: Dockerfile, after_from: str | None) -> set[int]
 def substituted(
     dockerfile: Dockerfile, image_map: Mapping[str, str], labels: Mapping[str, str] | None = None,
     target: str | None = None, after_from: str | None = None, labels_after_from: bool = False,
+    joining: Mapping[str, str] | None = None,
 ) -> str:  # fmt: skip
     """The Dockerfile text with FROM images replaced per ``image_map`` (normalized keys).
 
@@ -53,8 +54,9 @@ def substituted(
     follows the last instruction of the ``target`` stage (default: the last): one step.  With
     ``after_from`` (an instruction: ``LABEL k=v``, ``ARG K=v``), it follows each FROM (one line more per
     stage above a line of the text), except that a LABEL joins a stage's own first LABEL
-    (:func:`joins_label`); with ``labels_after_from`` and an ``after_from`` LABEL, the ``labels`` join
-    the target stage's ``after_from`` pairs instead: no step more.
+    (:func:`joins_label`) as the pairs ``joining`` (default: its own), the same in every stage, so that
+    stages whose first LABEL is the same still share that step; with ``labels_after_from`` and an
+    ``after_from`` LABEL, the ``labels`` join the target stage's pairs instead: no step more.
     """
     lines = re.findall(r"[^\n]*\n|[^\n]+\Z", dockerfile.text)  # as the parser counts: not at \r, \f, \u2028 ...
     if lines and not lines[-1].endswith("\n"):
@@ -62,24 +64,30 @@ def substituted(
     _substitute_images(dockerfile, lines, image_map)
     labelled = dockerfile.stage(target if target is not None else len(dockerfile.stages) - 1)
     joined = bool(labels) and labels_after_from and (after_from or "").startswith("LABEL ")
-    given = set((after_from or "").split()[1:]) if joined else set()  # pairs the LABEL has already
-    pairs = " ".join(p for p in (f"{k}={shlex.quote(v)}" for k, v in sorted((labels or {}).items())) if p not in given)
+    own_pairs = (after_from or "").split()[1:]
+    joined_pairs = _pairs(joining) if joining is not None else own_pairs
     own_line = added_after_from(dockerfile, after_from)
     added: list[tuple[int, int, str]] = []  # (line index to insert at, order there, text)
     for stage in dockerfile.stages if after_from else []:
-        line = f"{after_from} {pairs}" if joined and stage is labelled else str(after_from)
+        given = own_pairs if stage.index in own_line else joined_pairs
+        extra = [pair for pair in _pairs(labels) if pair not in given] if joined and stage is labelled else []
         if stage.index in own_line:
-            added.append((stage.instructions[0].end_line, 0, f"{line}\n"))
+            added.append((stage.instructions[0].end_line, 0, " ".join([str(after_from), *extra]) + "\n"))
         else:  # into the stage's first LABEL, after its keyword: the pairs come first, the user's win
             first = stage.instructions[1].line - 1
             keyword = _LABEL_KEYWORD.match(lines[first])
             end = keyword.end(1) if keyword else len(lines[first]) - len(lines[first].lstrip()) + len("LABEL")
-            lines[first] = f"{lines[first][:end]} {line.split(' ', 1)[1]}{lines[first][end:]}"
-    if pairs and not joined:
-        added.append((labelled.instructions[-1].end_line, 1, f"LABEL {pairs}\n"))
+            lines[first] = f"{lines[first][:end]} {' '.join([*given, *extra])}{lines[first][end:]}"
+    if labels and not joined:
+        added.append((labelled.instructions[-1].end_line, 1, f"LABEL {' '.join(_pairs(labels))}\n"))
     for index, _, text in sorted(added, reverse=True):  # from the end: earlier indices stay right
         lines.insert(index, text)
     return "".join(lines)
+
+
+def _pairs(labels: Mapping[str, str] | None) -> list[str]:
+    """``key=value`` words of a LABEL, sorted, values quoted as the shell would read them."""
+    return [f"{k}={shlex.quote(v)}" for k, v in sorted((labels or {}).items())]
 
 
 def _substitute_images(dockerfile: Dockerfile, lines: list[str], image_map: Mapping[str, str]) -> None:
