@@ -7,6 +7,13 @@ from pytest_dockerbuild import HttpReady, assert_size_under
 
 CONTEXT = scenario.context()
 
+# The builds the tests will ask for, started together before the first test.
+pytestmark = [
+    pytest.mark.dockerbuild_prebuild(str(CONTEXT)),
+    pytest.mark.dockerbuild_prebuild(str(CONTEXT), target="builder"),
+    pytest.mark.dockerbuild_prebuild(str(CONTEXT), "Dockerfile.failing"),
+]
+
 
 @pytest.fixture(scope="module")
 def final(dockerbuild):

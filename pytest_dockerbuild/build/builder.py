@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import docker.errors
-from docker.utils import parse_repository_tag
 
 from pytest_dockerbuild.build.backend import BuildJob, resolve_base
 from pytest_dockerbuild.build.cache import BuildCache, Outcome
@@ -164,28 +163,35 @@ class Builder:
     def _build(self, request: BuildRequest, parsed: Dockerfile, reuse: bool | None, unused: list[str]) -> BuildResult:
         """The outcome of a prepared request: the session's, another worker's, an earlier run's, or a build."""
         __tracebackhide__ = True
-        if request.options.forces_build():
-            reuse = False
-        key = self.content_key(request, parsed)
-        if project_id(request.context) not in self.projects:  # the ledger knows where it is, even if the run is killed
-            self.projects[project_id(request.context)] = request.context
-            self.engine.ledger.remember_projects({project_id(request.context): request.context})
-        outcome = self.cache.in_session(key) if reuse is not False else None
-        if outcome is None:
-            outcome = self.cache.shared(
-                key, reuse is not False, lambda: self._outcome(request, parsed, key, reuse),
-                lambda record: self._adopt(request, parsed, key, record),
-            )  # fmt: skip
-            self.cache.remember(key, outcome)
+        outcome = self.produce(request, parsed, reuse)
         for listener in self._listeners:
             listener(outcome)
         if isinstance(outcome, DockerbuildError):
             self._count(outcome)
             raise copy.copy(outcome).with_traceback(None)
         if request.tag:
-            self._tag(outcome.image.id, request.tag)
+            self.engine.tag(outcome.image.id, request.tag)
         self.engine.use(outcome.image.id)
         return _with_warnings(outcome, unused)
+
+    def produce(self, request: BuildRequest, parsed: Dockerfile, reuse: bool | None = None) -> Outcome:
+        """The outcome of a prepared request, found or built (once per key at a time, also from a
+        prebuild's thread), without telling the listeners: a test's call tells them."""
+        if request.options.forces_build():
+            reuse = False
+        key = self.content_key(request, parsed)
+        if project_id(request.context) not in self.projects:  # the ledger knows where it is, even if the run is killed
+            self.projects[project_id(request.context)] = request.context
+            self.engine.ledger.remember_projects({project_id(request.context): request.context})
+        with self.cache.producing(key):
+            outcome = self.cache.in_session(key) if reuse is not False else None
+            if outcome is None:
+                outcome = self.cache.shared(
+                    key, reuse is not False, lambda: self._outcome(request, parsed, key, reuse),
+                    lambda record: self._adopt(request, parsed, key, record),
+                )  # fmt: skip
+                self.cache.remember(key, outcome)
+        return outcome
 
     def expect_failure(
         self,
@@ -313,8 +319,8 @@ class Builder:
             return error
         self.engine.use(output.image_id)
         if self.content_key(request, parsed) == key:  # else a file or base changed during the build:
-            self._tag(output.image_id, key_tag(request.context, request.target, key))  # the image is no key's
-            self._untag(job.pending_tag)
+            self.engine.tag(output.image_id, key_tag(request.context, request.target, key))  # the image is no key's
+            self.engine.untag(job.pending_tag)
         image = self.engine.image(output.image_id)
         return self._result(BuildResult(request, key, image, request.backend, parsed, output.stages, job.log,
                                         output.seconds))  # fmt: skip
@@ -329,7 +335,7 @@ class Builder:
         if not self.engine.use(record["image"]):  # gone since (removed by hand): build it again
             return self._outcome(request, parsed, key, reuse=False)
         if "pushed" in record:  # pulled onto this engine from the share registry: kept (and found) as if built here
-            self._tag(record["image"], key_tag(request.context, request.target, key))
+            self.engine.tag(record["image"], key_tag(request.context, request.target, key))
         return self._result(BuildResult(request, key, self.engine.image(record["image"]), record["backend"], parsed,
                                         record["stages"], record["log"], record["seconds"],
                                         reused=record["reused"], shared=True))  # fmt: skip
@@ -368,19 +374,6 @@ class Builder:
             return str(self.engine.client.api.inspect_image(reference)["Id"])
         except docker.errors.APIError:
             return None
-
-    def _tag(self, image_id: str, tag: str) -> None:
-        repository, name = parse_repository_tag(tag)
-        try:
-            self.engine.client.api.tag(image_id, repository, name or "latest")
-        except docker.errors.APIError as error:
-            raise DockerbuildError(f"cannot tag the image {image_id[:19]} as {tag!r}: {error.explanation}") from None
-
-    def _untag(self, tag: str) -> None:
-        try:
-            self.engine.client.api.remove_image(tag, noprune=True)
-        except docker.errors.APIError:
-            pass  # a pending tag left on an image retention takes care of
 
     def _new_log(self, request: BuildRequest, key: str) -> BuildLog:
         """A log for one build: its tail in memory, all of it in a file under :attr:`log_dir`."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
@@ -44,8 +46,19 @@ class BuildCache:
         #: where the pytest-xdist workers of one run share outcomes (a lock and a record per key)
         self.shared_dir = shared_dir
         self._session: dict[str, Outcome] = {}
+        self._producing: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
         #: with many engines (``--dockerbuild-engines``): how a built image reaches the others
         self.share: ImageShare | None = None
+
+    @contextmanager
+    def producing(self, key: str) -> Iterator[None]:
+        """One thread of this process at a time finds or produces the outcome of ``key``: a call
+        for an image a prebuild is building waits for that build, then finds its outcome."""
+        with self._guard:
+            lock = self._producing.setdefault(key, threading.Lock())
+        with lock:
+            yield
 
     def in_session(self, key: str) -> Outcome | None:
         return self._session.get(key)

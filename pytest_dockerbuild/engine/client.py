@@ -32,7 +32,7 @@ from pytest_dockerbuild.engine.naming import LABEL_LEASE, LABEL_MANAGED, LABEL_O
 from pytest_dockerbuild.engine.podman import engine_name, is_podman, stable_id
 from pytest_dockerbuild.engine.process import current
 from pytest_dockerbuild.engine.registry import is_registry_reference, pull
-from pytest_dockerbuild.errors import EngineUnavailable
+from pytest_dockerbuild.errors import DockerbuildError, EngineUnavailable
 from pytest_dockerbuild.image import Image
 
 __all__ = ["Engine", "EngineInfo", "builder_driver", "buildx_version", "endpoint", "published_host"]
@@ -228,6 +228,21 @@ class Engine:
             return False
         self._leases.add(image_id)
         return True
+
+    def tag(self, image_id: str, tag: str) -> None:
+        """Tag ``image_id`` as ``tag`` (``repository[:name]``); a refusal is a :class:`DockerbuildError`."""
+        repository, name = docker.utils.parse_repository_tag(tag)
+        try:
+            self.client.api.tag(image_id, repository, name or "latest")
+        except docker.errors.APIError as error:
+            raise DockerbuildError(f"cannot tag the image {image_id[:19]} as {tag!r}: {error.explanation}") from None
+
+    def untag(self, tag: str) -> None:
+        """Remove the tag ``tag`` (never the image's layers); already gone is fine."""
+        try:
+            self.client.api.remove_image(tag, noprune=True)
+        except docker.errors.APIError:
+            pass  # a pending tag left on an image retention takes care of
 
     def close(self) -> None:
         shutil.rmtree(self._cache_dir, ignore_errors=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dockerbuild.plugin import publishing, reporting
+from pytest_dockerbuild.plugin import prebuilding, publishing, reporting
 from pytest_dockerbuild.plugin.contract_items import ContractFile
 from pytest_dockerbuild.plugin.fixtures import (
     dockerbuild,
@@ -50,6 +50,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dockerbuild_lint: a Dockerfile collected for the static checks")
+    config.addinivalue_line("markers", prebuilding.MARKER)
     Session.start(config)
     config.pluginmanager.register(reporting.ContractOutcomes(config), "dockerbuild-contract-outcomes")
 
@@ -75,6 +76,10 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return None
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    prebuilding.start(session)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
     with Session.of(item.config).running(item):
@@ -94,6 +99,7 @@ def pytest_runtest_makereport(
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     reporting.summary(terminalreporter, reporting.gathered_rows(Session.of(config)), config.option.verbose)
     publishing.summary(terminalreporter, config)
+    prebuilding.summary(terminalreporter, config)
     reporting.report_line(terminalreporter)
 
 
@@ -105,4 +111,4 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         publishing.hand_over(state)
         if not publishing.push_passed(state) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a tested image that did not reach its registry
-        state.finish()
+        state.finish(interrupted=session.exitstatus == pytest.ExitCode.INTERRUPTED)

@@ -64,6 +64,11 @@ def _build_options(parser: pytest.Parser, group: pytest.OptionGroup) -> None:
                     help="The registry (host:port[/prefix]) through which an image one engine built reaches the "
                     "other engines of --dockerbuild-engines (pushed once, pulled where needed), and through which "
                     "a buildx builder outside the tests' engine hands over its images.")  # fmt: skip
+    group.addoption("--dockerbuild-no-prebuild", action="store_true", default=False,
+                    help="Do not start the builds the tests declare (@pytest.mark.dockerbuild_prebuild, contracts' "
+                    "x-dockerbuild build) before the first test; each is built when a test first asks.")  # fmt: skip
+    parser.addini("dockerbuild_prebuild", "Start the builds the tests declare together, before the first test "
+                  "(true; false: build each when a test first asks).", type="bool", default=True)  # fmt: skip
     parser.addini("dockerbuild_push_tag", "The user tag of pushed images (after the stage name).", default="tested")
     parser.addini("dockerbuild_log_lines", "Lines of build log shown in a build failure.", default="20")
     group.addoption("--dockerbuild-build-logs", choices=BUILD_LOGS, default=None,
@@ -152,6 +157,7 @@ class Options:
     engines: list[str] = field(default_factory=list)  #: ``--dockerbuild-engines`` (empty: ``DOCKER_HOST``)
     share_via: str | None = None  #: ``--dockerbuild-share-via REGISTRY``
     buildx_builder: str | None = None  #: ``--dockerbuild-builder NAME``
+    prebuild: bool = True  #: start the declared builds before the first test (``--dockerbuild-no-prebuild``)
 
     @classmethod
     def read(cls, config: pytest.Config) -> Options:
@@ -182,6 +188,7 @@ class Options:
             baseline=_baseline(config), report=_report(config), push=_push(config), push_tag=_push_tag(config),
             engines=_engines(config), share_via=_registry(config, "dockerbuild_share_via"),
             buildx_builder=config.getoption("dockerbuild_builder"),
+            prebuild=bool(config.getini("dockerbuild_prebuild")) and not config.getoption("dockerbuild_no_prebuild"),
         )  # fmt: skip
 
 

@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from pytest_dockerbuild.build import Builder, BuildResult
+from pytest_dockerbuild.build.prebuild import Prebuilds, PrebuildSpec
 from pytest_dockerbuild.engine.cleanup import Cleanup
 from pytest_dockerbuild.engine.client import Engine, endpoint
 from pytest_dockerbuild.engine.naming import project_id
@@ -70,6 +71,7 @@ class Session:
         self._engine: Engine | None = None
         self._builder: Builder | None = None
         self._runtime: Runtime | None = None
+        self.prebuilds: Prebuilds | None = None  #: the declared builds started before the first test
 
     @classmethod
     def start(cls, config: pytest.Config) -> Session:
@@ -129,6 +131,15 @@ class Session:
                 self._builder.cache.share = RegistryShare(self.engine().client, options.share_via)
         return self._builder
 
+    def prebuild(self, specs: list[PrebuildSpec]) -> None:
+        """Start the declared builds (none without an engine: the tests say why)."""
+        try:
+            builder = self.builder()
+        except EngineUnavailable:
+            return
+        self.prebuilds = Prebuilds(builder)
+        self.prebuilds.start(specs)
+
     def runtime(self) -> Runtime:
         if self._runtime is None:
             self._runtime = Runtime(self.engine())
@@ -172,12 +183,14 @@ class Session:
         return False
 
     # -- the end ------------------------------------------------------------------------
-    def finish(self) -> None:
+    def finish(self, interrupted: bool = False) -> None:
         """Remove this process's containers and networks and its builds' leftovers; in the last
         process of the run (not an xdist worker) untag old images, for the projects the run
         built, and remove what killed workers left, on every engine of the run."""
         if self.options.baseline is not None:
             self.options.baseline.save()
+        if self.prebuilds is not None and not interrupted:
+            self.prebuilds.wait()  # declared builds no test got to: journalled and tagged before the clean-up
         self._finish_on(self._engine)
         self._engine = None
         if self.has_workers:  # the other engines of --dockerbuild-engines: what their killed workers left
