@@ -13,6 +13,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,12 +25,22 @@ from filelock import FileLock
 from helpers import BASE, missing
 from podman import PodmanService
 
-from pytest_dockerbuild import Builder, ContainerError, HttpReady, Runtime
+from pytest_dockerbuild import (
+    Builder,
+    ComposeError,
+    ContainerError,
+    ContainerNotReady,
+    Healthy,
+    HttpReady,
+    Runtime,
+    Stacks,
+)
+from pytest_dockerbuild.compose.stack import PROJECT_LABEL
 from pytest_dockerbuild.engine.cleanup import Cleanup
 from pytest_dockerbuild.engine.client import Engine
 from pytest_dockerbuild.engine.naming import LABEL_LEASE, LABEL_RUN
-from pytest_dockerbuild.engine.podman import RLIMIT_ADVICE
-from pytest_dockerbuild.errors import BackendUnavailable
+from pytest_dockerbuild.engine.podman import RLIMIT_ADVICE, HealthChecks, podman_version
+from pytest_dockerbuild.errors import BackendUnavailable, BuildOptionError
 
 REPO = Path(__file__).parent.parent
 DEMO = REPO / "example_projects" / "multistage-demo"
@@ -205,3 +217,113 @@ def test_the_example_and_its_contract_pass_on_podman(on_podman: PodmanService) -
     run_id = re.findall(r"; run (\w+) \(label", output)[0]
     assert on_podman.podman("ps", "-a", "-q", "--filter", f"label={LABEL_RUN}={run_id}") == ""
     assert on_podman.podman("network", "ls", "-q", "--filter", f"label={LABEL_RUN}={run_id}") == ""
+
+
+# -- Compose and health checks on Podman ----------------------------------------------------
+SERVICE = "mkdir /www && echo podman > /www/index.html && busybox httpd -f -p 8080 -h /www"
+
+
+def stack_files(folder: Path, web: str, client: str = "") -> Path:
+    """A Compose file of a ``web`` service (``web``: its extra keys) and maybe a ``client``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "compose.yaml"
+    path.write_text(f"services:\n  web:\n    image: diamol/base\n    command: [sh, -c, '{SERVICE}']\n{web}{client}")
+    return path
+
+
+def test_a_compose_stack_runs_on_podman_with_its_health_checks(
+    on_podman: PodmanService, podman_engine: Engine, podman_builder: Builder, tmp_path: Path
+) -> None:
+    """``client`` starts only once ``web``'s check passed, which no systemd timer runs here, and
+    the check's ``CMD`` form has an argument with spaces (Podman's compat API would split it);
+    ``client`` has no check (Podman answers an empty status) and reaches ``web`` by name."""
+    web = ("    healthcheck:\n      test: [CMD, sh, -c, 'wget -q -O /dev/null http://localhost:8080/']\n"
+           "      interval: 1s\n      retries: 20\n    ports: ['8080']\n")  # fmt: skip
+    client = ("  client:\n    image: diamol/base\n    depends_on: {web: {condition: service_healthy}}\n"
+              "    command: [sh, -c, 'wget -qO- http://web:8080/ && sleep 300']\n")  # fmt: skip
+    stacks = Stacks(Runtime(podman_engine), podman_builder, lambda: None)
+    try:
+        stack = stacks(stack_files(tmp_path, web, client), waits={"web": Healthy()}, timeout=60)
+        health = stack["web"].attrs["State"]["Health"]
+        assert health["Status"] == "healthy" and health["Log"][-1]["ExitCode"] == 0
+        assert stack["web"].attrs["Config"]["Healthcheck"]["Test"] == [
+            "CMD-SHELL", "sh -c 'wget -q -O /dev/null http://localhost:8080/'",
+        ]  # fmt: skip
+        assert stack["web"].http.get("/").text == "podman\n"
+        assert stack["client"].logs().startswith("podman\n")
+        assert stack.run("client", ["wget", "-qO-", "http://web:8080/"]).stdout == "podman\n"
+        project = stack.project
+    finally:
+        stacks.down()
+    assert on_podman.podman("ps", "-a", "-q", "--filter", f"label={PROJECT_LABEL}={project}") == ""
+
+
+def test_a_failing_health_check_on_podman_names_the_service(
+    on_podman: PodmanService, podman_engine: Engine, podman_builder: Builder, tmp_path: Path
+) -> None:
+    web = "    healthcheck:\n      test: [CMD, test, -e, /missing]\n      interval: 1s\n      retries: 2\n"
+    stacks = Stacks(Runtime(podman_engine), podman_builder, lambda: None)
+    try:
+        with pytest.raises(ContainerNotReady, match=r"web \(.*compose\.yaml:2\).*its healthcheck.*unhealthy"):
+            stacks(stack_files(tmp_path, web), timeout=20)
+    finally:
+        stacks.down()
+
+
+def test_runtime_health_checks_run_on_podman(on_podman: PodmanService, podman_engine: Engine) -> None:
+    runtime = Runtime(podman_engine)
+    check = {"test": ["CMD", "sh", "-c", "test -e /www/index.html"], "interval": 0.5, "retries": 50}
+    web = runtime.run(BASE, command=["sh", "-c", SERVICE], healthcheck=check, wait=Healthy(), timeout=30)
+    assert web.attrs["State"]["Health"]["Status"] == "healthy"
+    bare = runtime.run(BASE, command=["sleep", "60"])
+    with pytest.raises(ContainerError, match="no health check to wait for: the image has no HEALTHCHECK"):
+        bare.wait(Healthy(), timeout=30)  # at once: Podman's empty status is no check, not "starting"
+
+
+def test_checks_that_podman_runs_itself_are_left_to_it(on_podman: PodmanService, podman_engine: Engine) -> None:
+    """Where Podman's timers run the checks (simulated: `podman healthcheck run` from outside),
+    the plugin's runner does not run them too; otherwise it runs each when due.  (The containers
+    are not the run's, so that the engine's own runner leaves them alone.)"""
+    check = {"test": ["CMD", "true"], "interval": 200_000_000}
+    label = f"test-{uuid.uuid4().hex[:8]}"
+    started = [podman_engine.client.containers.run(BASE, ["sleep", "60"], detach=True, healthcheck=check,
+                                                   labels={label: ""}) for _ in range(2)]  # fmt: skip
+    ours, theirs = (container.id for container in started)
+    runner = HealthChecks(podman_engine.connection(timeout=30), podman_version(podman_engine.version()), label)
+    try:
+        on_podman.podman("healthcheck", "run", theirs)
+        time.sleep(0.3)
+        assert (runner.check(ours), runner.check(theirs)) == (False, False)  # the first is due after 0.2 s
+        time.sleep(0.3)
+        assert (runner.check(ours), runner.check(theirs)) == (True, False)
+        assert runner.check(ours) is False  # not due again yet
+        assert runner.ran == {ours: 1}
+        assert podman_engine.client.containers.get(ours).attrs["State"]["Health"]["Status"] == "healthy"
+    finally:
+        runner.stop()
+        for container in started:
+            container.remove(force=True)
+
+
+def test_compose_on_podman_refuses_buildkit_keys_and_explains_rlimits(
+    on_podman: PodmanService, podman_engine: Engine, podman_builder: Builder, tmp_path: Path
+) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text("FROM diamol/base\nRUN --mount=type=secret,id=token true\n")
+    (tmp_path / "token").write_text("s3cret")
+    built = "  app:\n    build: {context: ./app, secrets: [token]}\nsecrets:\n  token: {file: ./token}\n"
+    stacks = Stacks(Runtime(podman_engine), podman_builder, lambda: None)
+    try:
+        with pytest.raises(BuildOptionError, match=r"service 'app' \(.*compose\.yaml:5\).*runs no BuildKit"):
+            stacks(stack_files(tmp_path, "", built))
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        over = f"    ulimits: {{nofile: {{soft: {hard * 2}, hard: {hard * 2}}}}}\n"
+        if _may_raise_limits():  # the container starts
+            web = stacks(stack_files(tmp_path / "over", over))["web"]
+            assert web.exec(["sh", "-c", "ulimit -n"]) == (0, f"{hard * 2}\n")
+            return
+        with pytest.raises(ComposeError) as caught:
+            stacks(stack_files(tmp_path / "over", over), timeout=30)
+        assert "rlimit" in str(caught.value) and "ulimits: of a Compose service" in str(caught.value)
+    finally:
+        stacks.down()

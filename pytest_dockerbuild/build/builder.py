@@ -32,7 +32,7 @@ from pytest_dockerbuild.build.options import BuildOptions, Secret, build_options
 from pytest_dockerbuild.build.registry import AUTO, select
 from pytest_dockerbuild.dockerfile import Dockerfile, normalize_image
 from pytest_dockerbuild.engine.naming import key_tag, project_id
-from pytest_dockerbuild.engine.podman import backend_for
+from pytest_dockerbuild.engine.podman import NO_BUILDKIT, backend_for
 from pytest_dockerbuild.engine.registry import push_request
 from pytest_dockerbuild.errors import (
     BaseImageMissing,
@@ -283,8 +283,9 @@ class Builder:
         options = options or BuildOptions()
         refused = [name for name in options.given() if name not in chosen.supported]
         if refused:
+            advice = f" ({NO_BUILDKIT})" if self.engine.podman else ": use backend='buildkit'"
             raise BuildOptionError(refused[0], f"the {chosen.name} backend cannot use it"
-                                   + (": use backend='buildkit'" if chosen.name == "classic" else ""))  # fmt: skip
+                                   + (advice if chosen.name == "classic" else ""))  # fmt: skip
         if options.platform is not None:
             problem = unsupported_platform(options.platform, self._platform(), self.engine.local_binfmt())
             if problem:

@@ -22,6 +22,7 @@ from pytest_dockerbuild.build.inputs import resolve_path
 from pytest_dockerbuild.compose.cli import ComposeCli, service_line
 from pytest_dockerbuild.compose.project import build_arguments, rewrite
 from pytest_dockerbuild.dockerfile import normalize_image
+from pytest_dockerbuild.engine.podman import explain_start, healthcheck_test
 from pytest_dockerbuild.errors import (
     BuildFailed,
     ComposeError,
@@ -93,6 +94,9 @@ class Stack:
                   for name, service in self._config["services"].items() if service.get("build")}  # fmt: skip
         engine = self.runtime.engine
         project = rewrite(self._config, images, self.builder.image_map, engine.labels(), self.runtime.publish_address)
+        if engine.podman:
+            _podman_healthchecks(project)
+            engine.watch_health()  # before up: a service may wait for another's check
         resolved = self._folder / "compose.json"
         self._run_images = {name: str(spec.get("image") or name) for name, spec in project["services"].items()}
         resolved.write_text(json.dumps(project))
@@ -174,8 +178,8 @@ class Stack:
 
     def _failure(self, stderr: str) -> Exception:
         """Why ``up`` failed: the service that exited or is not healthy, with its logs."""
-        return self._unready(any_exit=True) or ComposeError(f"docker compose up failed: {stderr.strip()[-2000:]}",
-                                                           self.files)  # fmt: skip
+        reason = explain_start(stderr.strip()[-2000:], self.runtime.engine.podman)
+        return self._unready(any_exit=True) or ComposeError(f"docker compose up failed: {reason}", self.files)
 
     def _unready(self, any_exit: bool) -> Exception | None:
         """The first service that exited (with an error code, unless ``any_exit``) or whose
@@ -187,7 +191,7 @@ class Stack:
             if state.get("Status") in ("exited", "dead") and (any_exit or state.get("ExitCode") != 0):
                 return ContainerExited(f"{name} ({where})", state.get("ExitCode"), container.logs(200))
             health = (state.get("Health") or {}).get("Status")
-            if health not in (None, "healthy") and state.get("Status") == "running":
+            if health not in (None, "", "healthy") and state.get("Status") == "running":  # "": Podman, no check
                 last = ((state.get("Health") or {}).get("Log") or [{}])[-1].get("Output", "").strip()[-300:]
                 return ContainerNotReady(f"{name} ({where})", "its healthcheck", f"{health}: {last}",
                                          container.logs(200))  # fmt: skip
@@ -242,6 +246,14 @@ class Stacks:
             if (folder / name).is_file():
                 return folder / name
         raise ComposeError(f"no Compose file in {folder} ({', '.join(self.DEFAULT_FILES)}): name the files to use")
+
+
+def _podman_healthchecks(project: Mapping[str, Any]) -> None:
+    """The services' ``CMD`` healthchecks in the form Podman keeps (see :func:`healthcheck_test`)."""
+    for service in (project.get("services") or {}).values():
+        check = service.get("healthcheck") or {}
+        if isinstance(check.get("test"), list):
+            check["test"] = healthcheck_test(check["test"])
 
 
 def service_image(builder: Builder, files: Sequence[Path], service: str) -> str:

@@ -29,7 +29,7 @@ import requests.exceptions
 from pytest_dockerbuild.engine.imagestore import ImageIndex
 from pytest_dockerbuild.engine.ledger import Journal, Ledger, cache_home
 from pytest_dockerbuild.engine.naming import LABEL_LEASE, LABEL_MANAGED, LABEL_OWNER, LABEL_RUN, slug
-from pytest_dockerbuild.engine.podman import engine_name, is_podman, stable_id
+from pytest_dockerbuild.engine.podman import HealthChecks, engine_name, is_podman, podman_version, stable_id
 from pytest_dockerbuild.engine.process import current
 from pytest_dockerbuild.engine.registry import is_registry_reference, pull
 from pytest_dockerbuild.errors import DockerbuildError, EngineUnavailable
@@ -105,6 +105,7 @@ class Engine:
         self._journal: Journal | None = None
         self._leases: set[str] = set()
         self._version: dict[str, Any] | None = None
+        self._health: HealthChecks | None = None
 
     @staticmethod
     def connect() -> docker.DockerClient:
@@ -121,12 +122,12 @@ class Engine:
             raise EngineUnavailable(endpoint(), reason) from None
         return client
 
-    def connection(self) -> docker.APIClient:
+    def connection(self, timeout: float | None = None) -> docker.APIClient:
         """A new low-level connection to the same engine (for a stream that may have to be cut)."""
         return docker.APIClient(
             **docker.utils.kwargs_from_env(),
             version=self.client.api.api_version,
-            timeout=None,
+            timeout=timeout,
             use_ssh_client=_over_ssh(),
         )
 
@@ -170,6 +171,14 @@ class Engine:
     def podman(self) -> bool:
         """True if the engine is Podman's Docker-compatible service (see :mod:`.podman`)."""
         return is_podman(self.version())
+
+    def watch_health(self) -> None:
+        """On Podman, run the health checks of the run's containers where Podman's timers do not
+        (:class:`~pytest_dockerbuild.engine.podman.HealthChecks`, once per engine); nothing on the
+        Docker Engine, which runs them itself."""
+        if self._health is None and self.podman:
+            label = f"{LABEL_RUN}={self.run_id}"
+            self._health = HealthChecks(self.connection(timeout=60), podman_version(self.version()), label).start()
 
     def info(self) -> EngineInfo:
         version = self.version()
@@ -245,6 +254,8 @@ class Engine:
             pass  # a pending tag left on an image retention takes care of
 
     def close(self) -> None:
+        if self._health is not None:
+            self._health.stop()
         shutil.rmtree(self._cache_dir, ignore_errors=True)
         self.client.close()
 

@@ -8,18 +8,45 @@ can start them (see :data:`RLIMIT_ADVICE`).  What does not: BuildKit (``docker b
 needs a BuildKit the engine runs; Podman has none), which is refused with one
 :class:`~pytest_dockerbuild.errors.BackendUnavailable` saying so.
 
+Health checks: Podman runs them from systemd timers, and where there is no systemd (a
+container, a CI machine) they never run, so a container stays ``starting`` for ever.
+:class:`HealthChecks` runs the checks of the run's containers that are due through Podman's
+own endpoint (``podman healthcheck run``), and leaves a container to Podman once it sees
+checks it did not run.  Podman's compat API also splits a ``CMD`` check's arguments at
+spaces (``["CMD", "sh", "-c", "a b"]`` runs ``sh -c a``): :func:`healthcheck_test` sends such
+a check in the shell form, which keeps its meaning.
+
 The functions here take what the engine answered (``/version``), so that the rest of the
 plugin only asks :func:`is_podman` and calls the hook it needs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import shlex
+import threading
+import time
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
 
 from pytest_dockerbuild.errors import BackendUnavailable
 
-__all__ = ["ENGINE_NAME", "RLIMIT_ADVICE", "backend_for", "engine_name", "explain_start", "is_podman", "stable_id"]
+__all__ = [
+    "ENGINE_NAME",
+    "NO_BUILDKIT",
+    "RLIMIT_ADVICE",
+    "HealthChecks",
+    "backend_for",
+    "engine_name",
+    "explain_start",
+    "healthcheck_test",
+    "is_podman",
+    "podman_version",
+    "stable_id",
+]
 
 ENGINE_NAME = "Podman Engine"  #: the component ``/version`` names on Podman
 
@@ -29,9 +56,12 @@ RLIMIT_ADVICE = (
     "for more open files and processes (nofile, nproc) than the service itself may have, and raising a hard "
     "limit needs CAP_SYS_RESOURCE. Set default_ulimits in the service's containers.conf (CONTAINERS_CONF) to "
     'at most the service\'s own limits (e.g. ["nofile=20000:20000", "nproc=32768:32768"]; `cat '
-    "/proc/<service pid>/limits`), or pass ulimits= to run(); on cgroups v1 or hybrid hosts use runtime "
-    '"runc" (crun refuses hybrid cgroups)'
+    "/proc/<service pid>/limits`), or give the container lower limits (ulimits= of run(), ulimits: of a "
+    'Compose service); on cgroups v1 or hybrid hosts use runtime "runc" (crun refuses hybrid cgroups)'
 )
+
+#: why a BuildKit build cannot run on Podman
+NO_BUILDKIT = "the engine is Podman, which runs no BuildKit"
 
 
 def is_podman(version: Mapping[str, Any]) -> bool:
@@ -62,7 +92,7 @@ def backend_for(requested: str, podman: bool) -> str:
         return "classic"
     if requested == "buildkit":
         raise BackendUnavailable(
-            "buildkit", "the engine is Podman, which runs no BuildKit for `docker buildx build` (buildx would try "
+            "buildkit", f"{NO_BUILDKIT} for `docker buildx build` (buildx would try "
             "to start a moby/buildkit container, which cannot be pulled here); build with the classic backend "
             "(backend='classic', --dockerbuild-backend=classic: Podman's compat build endpoint, Buildah), or "
             "point DOCKER_HOST at a Docker Engine for BuildKit-only options (secrets, ssh, build_contexts)",
@@ -77,3 +107,91 @@ def explain_start(explanation: str, podman: bool) -> str:
     if podman and "rlimit" in lowered and "not permitted" in lowered:
         return f"{explanation.strip()}\n{RLIMIT_ADVICE}"
     return explanation
+
+
+def podman_version(version: Mapping[str, Any]) -> str:
+    """Podman's own version (``4.3.1``), from the engine's ``/version`` answer: the prefix of
+    its ``libpod`` endpoints."""
+    for component in version.get("Components") or []:
+        if isinstance(component, Mapping) and component.get("Name") == ENGINE_NAME:
+            return str(component.get("Version"))
+    return str(version.get("Version"))
+
+
+def healthcheck_test(test: Sequence[str]) -> list[str]:
+    """A check's ``test`` as Podman's compat API keeps its meaning: the ``CMD`` form with an
+    argument that holds a space becomes the shell form, its arguments quoted (it then needs
+    ``/bin/sh`` in the image, as every shell-form check does); any other test is unchanged."""
+    items = [str(item) for item in test]
+    if items[:1] == ["CMD"] and any(any(char.isspace() for char in item) for item in items[1:]):
+        return ["CMD-SHELL", shlex.join(items[1:])]
+    return items
+
+
+POLL = 0.5  #: seconds between two looks at the run's running containers
+DEFAULT_INTERVAL = 30.0  #: seconds between checks when a check names no interval (as both engines do)
+
+
+class HealthChecks:
+    """Runs the health checks of the run's running containers on Podman, each when its
+    interval has passed (the first one interval after the container is first seen, as the
+    Docker Engine does), in a daemon thread from :meth:`start` to :meth:`stop`.  A container
+    whose log shows a check this object did not run is left to Podman's own timers.  Checks
+    run one at a time: a slow check delays the others."""
+
+    def __init__(self, api: docker.APIClient, version: str, label: str) -> None:
+        self.api = api  #: a connection of its own (the thread's)
+        self.url = f"{api.base_url}/v{version}/libpod/containers/{{}}/healthcheck"
+        self.filters = {"label": label, "status": "running"}
+        self.ran: dict[str, int] = {}  #: container id -> how many checks this object ran
+        self._due: dict[str, float] = {}  #: container id -> when its next check is due (monotonic)
+        self._last: dict[str, str] = {}  #: container id -> when the last check it saw ended
+        self._podman: set[str] = set()  #: containers whose checks Podman's timers run
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="pytest-dockerbuild-healthchecks", daemon=True)
+
+    def start(self) -> HealthChecks:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self.api.close()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(POLL):
+            try:
+                for entry in self.api.containers(filters=self.filters):
+                    self.check(entry["Id"])
+            except (docker.errors.DockerException, requests.exceptions.RequestException):
+                continue  # a container removed meanwhile, or the engine going away (the run says so elsewhere)
+
+    def check(self, container: str) -> bool:
+        """Run ``container``'s check if it has one, it is due, and Podman does not run it; True if it ran."""
+        if container in self._podman:
+            return False
+        attrs = self.api.inspect_container(container)
+        config = (attrs.get("Config") or {}).get("Healthcheck") or {}
+        if (config.get("Test") or ["NONE"])[0] == "NONE":
+            return False
+        if _last_end(attrs) != self._last.get(container, ""):  # a check this object did not run
+            self._podman.add(container)
+            return False
+        now = time.monotonic()
+        interval = (config.get("Interval") or DEFAULT_INTERVAL * 1e9) / 1e9
+        if now < self._due.setdefault(container, now + interval):
+            return False
+        timeout = (config.get("Timeout") or DEFAULT_INTERVAL * 1e9) / 1e9 + 30
+        self.api.get(self.url.format(container), timeout=timeout)  # runs it; an error is a failed check
+        self._due[container] = time.monotonic() + interval
+        self._last[container] = _last_end(self.api.inspect_container(container))
+        self.ran[container] = self.ran.get(container, 0) + 1
+        return True
+
+
+def _last_end(attrs: Mapping[str, Any]) -> str:
+    """When the last check in a container's health log ended ('' before the first)."""
+    log = ((attrs.get("State") or {}).get("Health") or {}).get("Log") or []
+    return str(log[-1].get("End") or "") if log else ""

@@ -74,7 +74,7 @@ class Healthy:
 
     def probe(self, container: Container) -> str | None:
         health = (container.attrs.get("State") or {}).get("Health")
-        if health is None:
+        if health is None or health.get("Status") == "":  # Podman's answer without a check
             test = ((container.attrs.get("Config") or {}).get("Healthcheck") or {}).get("Test")
             why = "it was run with healthcheck='none'" if test == ["NONE"] else "the image has no HEALTHCHECK"
             raise ContainerError(
