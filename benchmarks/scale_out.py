@@ -49,7 +49,7 @@ def run(label: str, projects: list[str], *extra: str) -> tuple[str, float, str]:
 def main() -> None:
     projects = sys.argv[1:] or DEFAULT
     bases = sorted({image for project in projects for image in BASES.get(Path(project).name, [])})
-    rows = [run("one engine, -n 2", projects)]
+    rows = [run("one engine, -n 2 (layer cache as found)", projects), run("one engine, -n 2 (warm)", projects)]
     with running_registry(Path(tempfile.mkdtemp(prefix="scale-reg-"))) as registry:
         started = time.monotonic()
         with second_engine(bases, timeout=120) as second:

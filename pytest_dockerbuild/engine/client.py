@@ -173,11 +173,11 @@ class Engine:
         return is_podman(self.version())
 
     def watch_health(self) -> None:
-        """On Podman, run the health checks of the run's containers where Podman's timers do not
-        (:class:`~pytest_dockerbuild.engine.podman.HealthChecks`, once per engine); nothing on the
-        Docker Engine, which runs them itself."""
+        """On Podman, run the health checks of this process's containers where Podman's timers do
+        not (:class:`~pytest_dockerbuild.engine.podman.HealthChecks`, once per engine); nothing on
+        the Docker Engine, which runs them itself."""
         if self._health is None and self.podman:
-            label = f"{LABEL_RUN}={self.run_id}"
+            label = f"{LABEL_OWNER}={self.owner}"
             self._health = HealthChecks(self.connection(timeout=60), podman_version(self.version()), label).start()
 
     def info(self) -> EngineInfo:

@@ -10,7 +10,7 @@ needs a BuildKit the engine runs; Podman has none), which is refused with one
 
 Health checks: Podman runs them from systemd timers, and where there is no systemd (a
 container, a CI machine) they never run, so a container stays ``starting`` for ever.
-:class:`HealthChecks` runs the checks of the run's containers that are due through Podman's
+:class:`HealthChecks` runs the due checks of the process's containers through Podman's
 own endpoint (``podman healthcheck run``), and leaves a container to Podman once it sees
 checks it did not run.  Podman's compat API also splits a ``CMD`` check's arguments at
 spaces (``["CMD", "sh", "-c", "a b"]`` runs ``sh -c a``): :func:`healthcheck_test` sends such
@@ -128,12 +128,12 @@ def healthcheck_test(test: Sequence[str]) -> list[str]:
     return items
 
 
-POLL = 0.5  #: seconds between two looks at the run's running containers
+POLL = 0.5  #: seconds between two looks at the running containers
 DEFAULT_INTERVAL = 30.0  #: seconds between checks when a check names no interval (as both engines do)
 
 
 class HealthChecks:
-    """Runs the health checks of the run's running containers on Podman, each when its
+    """Runs the health checks of running containers with ``label`` on Podman, each when its
     interval has passed (the first one interval after the container is first seen, as the
     Docker Engine does), in a daemon thread from :meth:`start` to :meth:`stop`.  A container
     whose log shows a check this object did not run is left to Podman's own timers.  Checks
