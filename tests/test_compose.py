@@ -92,6 +92,8 @@ def test_a_stack_builds_starts_and_answers_on_a_random_loopback_port(dockerbuild
     assert "cache ready" in stack.logs("cache") and "cache-1  | cache ready" in stack.logs()
     done = stack.run("cache", ["sh", "-c", "echo out; echo err >&2; printf last"])
     assert (done.exit_code, done.stdout, done.stderr) == (0, "out\nlast", "err\n")
+    with pytest.raises(ComposeError, match=r"run did not finish within 3 s: .*-cache-run-\w+ is running .*'waiting"):
+        stack.run("cache", ["sh", "-c", "echo waiting; sleep 60"], timeout=3)
     assert done.image == "dockerbuild-offline/base:bookworm"  # the image it ran: diamol/base, mapped
     labels = stack["web"].attrs["Config"]["Labels"]
     assert labels["pytest-dockerbuild.run"] == stack.runtime.engine.run_id

@@ -137,11 +137,22 @@ class Stack:
         if service not in self.services:
             raise self.unknown(service)
         flags = [item for name, value in (env or {}).items() for item in ("--env", f"{name}={value}")]
-        done = self.cli.run("run", "--rm", "--no-deps", "-T", *flags, service, *command, timeout=timeout)
+        try:
+            done = self.cli.run("run", "--rm", "--no-deps", "-T", *flags, service, *command, timeout=timeout)
+        except ComposeError as error:
+            raise ComposeError(f"{error}: {self._one_off_state(service)}", self.files) from None
         image = str(self._run_images.get(service) or service)
         return CompletedRun(
             done.returncode, done.stdout, done.stderr, list(command), image, f"{self.project}-{service}"
         )
+
+    def _one_off_state(self, service: str) -> str:
+        """What became of the one-off containers of ``service`` (after ``compose run`` timed out)."""
+        labels = [f"{PROJECT_LABEL}={self.project}", f"{SERVICE_LABEL}={service}", f"{ONEOFF_LABEL}=True"]
+        found = self.runtime.engine.client.containers.list(all=True, filters={"label": labels})
+        states = [f"{c.name} is {c.status} ({c.attrs['State'].get('ExitCode')}), its log: {c.logs(tail=5)!r}"
+                  for c in found]  # fmt: skip
+        return "; ".join(states) or "no container of it was created"
 
     def logs(self, service: str | None = None) -> str:
         """The logs of one service, or of all of them (each line prefixed with its service)."""
