@@ -5,6 +5,9 @@ of another engine (``--dockerbuild-builder``), whose images come over through th
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -21,6 +24,8 @@ from pytest_dockerbuild.engine.pool import SHARED_REPOSITORY, EnginePool, buildx
 from pytest_dockerbuild.errors import BackendUnavailable, RegistryError
 
 FIRST = "unix:///var/run/docker.sock"
+REPO = Path(__file__).parent.parent
+DEMO = REPO / "example_projects" / "multistage-demo"
 BASES = {"diamol/base": BASE}
 
 TESTS = """
@@ -235,3 +240,25 @@ def test_the_builder_option_goes_through_the_share_registry(
         result = inner.runpytest_subprocess(f"--dockerbuild-builder={name}", f"--dockerbuild-share-via={registry}")
         result.assert_outcomes(passed=1)
         result.stdout.fnmatch_lines([f"dockerbuild: *; buildx builder {name} (driver docker)*"])
+
+
+def test_an_example_and_its_contract_run_over_two_engines_and_are_pushed(registry: str, second_engine_url: str) -> None:
+    """The multistage-demo example's own tests and contract file, as a user runs them: ``-n 2``
+    over both engines, images shared through the registry, the tested ones pushed at the end."""
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "-rA", str(DEMO),
+               f"--dockerbuild-engines={FIRST},{second_engine_url}", f"--dockerbuild-share-via={registry}",
+               f"--dockerbuild-push={registry}"]  # fmt: skip
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert re.search(r"=+ 15 passed in", output), output
+    assert re.search(r"PASSED .*multistage\.cst\.yaml::metadata", output), output
+    pushed = tags(registry, project_id(DEMO))
+    assert {"build-stage-tested", "test-stage-tested", "final-tested"} <= set(pushed), pushed
+    images = []
+    for url in (FIRST, second_engine_url):  # each engine ran tests that built or pulled the final image
+        client = docker.DockerClient(base_url=url)
+        found = [t for image in client.images.list(name=f"pytest-dockerbuild/{project_id(DEMO)}") for t in image.tags]
+        images.append([t for t in found if re.search(r":final-k[0-9a-f]{16}$", t)])
+        client.close()
+    assert images[0] and images[1], images
