@@ -503,3 +503,21 @@ def test_merge_shows_what_two_workers_saw_once_and_the_failures_first(tmp_path: 
     assert [(image["kind"], (image.get("failure") or {}).get("exit_code")) for image in merged["images"]] == [
         ("failed", 1), ("failed", 2), ("built", None)
     ]  # fmt: skip
+
+
+def test_step_bars_are_proportional_on_a_scale_of_at_least_a_second(report_data: dict[str, Any]) -> None:
+    """Each step's bar is as wide as its seconds, on the scale of the chart's longest step, or
+    of one second when every step was shorter; a FROM step is labelled as the base image."""
+    demo = by_title(report_data, "multistage-demo/Dockerfile")
+    for timings, scale in (([0.004, 0.25, 0.5], 1.0), ([0.004, 0.25, 3.0], 3.0)):
+        image = json.loads(json.dumps(demo))
+        steps = [step for stage in image["stages"] for step in stage["steps"]]
+        steps[0]["cached"], steps[0]["seconds"] = None, timings[0]  # the FROM of the first stage
+        for step, seconds in zip(steps[1:], [*timings[1:], *[0.0] * len(steps)], strict=False):
+            step["cached"], step["seconds"] = False, seconds
+        page = render({"images": [image]})
+        bars = re.findall(r'<rect class="step (\w+)"[^>]* width="([\d.]+)"[^>]*data-seconds="([\d.]+)"', page)
+        assert len(bars) == len(steps)
+        for _state, width, seconds in bars:
+            assert float(width) == pytest.approx(BAR_WIDTH * float(seconds) / scale, abs=0.001)
+        assert bars[0][0] == "from" and f"{timings[0]:.2f} s base image</text>" in page

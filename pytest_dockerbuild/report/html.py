@@ -2,7 +2,8 @@
 Content-Security-Policy that forbids every network load.
 
 Each image is a ``<section class="image">``; its bars carry ``data-bytes`` (or
-``data-seconds``) and a width proportional to it within their chart, the stages of its
+``data-seconds``) and a width proportional to it within their chart (a chart of steps is at
+least :data:`STEP_SCALE` seconds wide), the stages of its
 graph a ``data-status`` (``built``, ``reused``, ``skipped``, ``needed``, ``failed``).
 A size baseline's trend is a ``<div class="trend">`` (one ``circle.point`` per run, a
 ``line.baseline`` and a ``line.budget``); a final image against a builder stage a
@@ -25,6 +26,7 @@ CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 
 BAR_WIDTH = 480  #: pixels of the largest bar of a chart
 LABEL_WIDTH = 420
 ROW = 20
+STEP_SCALE = 1.0  #: seconds: the smallest scale of a chart of steps
 STAGE_W, STAGE_H, STAGE_GAP = 190, 64, 60
 TREND_W, TREND_H = 260, 56
 
@@ -242,7 +244,8 @@ def _timeline(image: dict[str, Any]) -> str:
         return '<h3>Steps</h3><p class="none">reused from an earlier run: its steps are not known</p>'
     if not stages:
         return ""
-    largest = max((step["seconds"] or 0.0) for stage in stages for step in stage["steps"]) or 1.0
+    # at least a second wide: a build of a few milliseconds per step shows short bars, not full ones
+    largest = max([STEP_SCALE, *((step["seconds"] or 0.0) for stage in stages for step in stage["steps"])])
     out = ["<h3>Steps (seconds; grey: from the layer cache)</h3>"]
     for stage in stages:
         out.append(f'<div class="timeline" data-stage="{escape(stage["ref"])}"><b>{escape(stage["ref"])}</b><br>')
@@ -252,12 +255,13 @@ def _timeline(image: dict[str, Any]) -> str:
             y = position * ROW + 2
             width = BAR_WIDTH * seconds / largest
             state = {True: "cached", False: "built", None: "from"}[step["cached"]]
+            said = "base image" if state == "from" else state
             text = f"{step['step']}. {step['instruction']}"
             out.append(
                 f'<text x="0" y="{y + 14}">{escape(text[:60])}<title>{escape(text)}</title></text>'
                 f'<rect class="step {state}" x="{LABEL_WIDTH}" y="{y}" width="{width:.3f}" height="{ROW - 4}" '
                 f'data-seconds="{seconds:.3f}"></rect>'
-                f'<text x="{LABEL_WIDTH + width + 6:.1f}" y="{y + 14}">{seconds:.2f} s {state}</text>'
+                f'<text x="{LABEL_WIDTH + width + 6:.1f}" y="{y + 14}">{seconds:.2f} s {said}</text>'
             )
         out.append("</svg></div>")
     return "\n".join(out)
