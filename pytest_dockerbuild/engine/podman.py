@@ -146,7 +146,7 @@ class HealthChecks:
         self.ran: dict[str, int] = {}  #: container id -> how many checks this object ran
         self._due: dict[str, float] = {}  #: container id -> when its next check is due (monotonic)
         self._last: dict[str, str] = {}  #: container id -> when the last check it saw ended
-        self._podman: set[str] = set()  #: containers whose checks Podman's timers run
+        self._left: set[str] = set()  #: containers without a check, or whose checks Podman's timers run
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="pytest-dockerbuild-healthchecks", daemon=True)
 
@@ -170,14 +170,13 @@ class HealthChecks:
 
     def check(self, container: str) -> bool:
         """Run ``container``'s check if it has one, it is due, and Podman does not run it; True if it ran."""
-        if container in self._podman:
+        if container in self._left:
             return False
         attrs = self.api.inspect_container(container)
         config = (attrs.get("Config") or {}).get("Healthcheck") or {}
-        if (config.get("Test") or ["NONE"])[0] == "NONE":
-            return False
-        if _last_end(attrs) != self._last.get(container, ""):  # a check this object did not run
-            self._podman.add(container)
+        theirs = _last_end(attrs) != self._last.get(container, "")  # a check this object did not run
+        if theirs or (config.get("Test") or ["NONE"])[0] == "NONE":
+            self._left.add(container)  # for good: a container's check does not change
             return False
         now = time.monotonic()
         interval = (config.get("Interval") or DEFAULT_INTERVAL * 1e9) / 1e9
