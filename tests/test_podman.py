@@ -304,6 +304,36 @@ def test_checks_that_podman_runs_itself_are_left_to_it(on_podman: PodmanService,
             container.remove(force=True)
 
 
+def test_two_runners_of_one_process_share_what_they_ran(on_podman: PodmanService, podman_engine: Engine) -> None:
+    """Two engines of one process (two runners, one owner label): a check one ran is not taken
+    for Podman's by the other, and no check runs twice as often."""
+    label = f"test-{uuid.uuid4().hex[:8]}"
+    check = {"test": ["CMD", "true"], "interval": 300_000_000}
+    started = podman_engine.client.containers.run(BASE, ["sleep", "60"], detach=True, healthcheck=check,
+                                                  labels={label: ""})  # fmt: skip
+    version = podman_version(podman_engine.version())
+    first, second = (HealthChecks(podman_engine.connection(timeout=30), version, label) for _ in range(2))
+    try:
+        assert (first.check(started.id), second.check(started.id)) == (False, False)
+        time.sleep(0.4)
+        assert (first.check(started.id), second.check(started.id)) == (True, False)  # one run, then not due
+        time.sleep(0.4)
+        assert (second.check(started.id), first.check(started.id)) == (True, False)  # the other one's turn
+        assert (first.ran, second.ran) == ({started.id: 1}, {started.id: 1})
+    finally:
+        first.stop()
+        second.stop()
+        started.remove(force=True)
+
+
+def test_during_a_start_period_checks_run_every_start_interval(on_podman: PodmanService, podman_engine: Engine) -> None:
+    """As on Docker 25: a check of a 60 s interval with a start period runs after 5 s, not 60 s."""
+    check = {"test": ["CMD", "true"], "interval": 60, "start_period": 30}
+    begun = time.monotonic()
+    Runtime(podman_engine).run(BASE, command=["sleep", "60"], healthcheck=check, wait=Healthy(), timeout=20)
+    assert 4 < time.monotonic() - begun < 15
+
+
 def test_compose_on_podman_refuses_buildkit_keys_and_explains_rlimits(
     on_podman: PodmanService, podman_engine: Engine, podman_builder: Builder, tmp_path: Path
 ) -> None:

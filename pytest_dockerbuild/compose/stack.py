@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import docker.errors
+
 from pytest_dockerbuild.build.inputs import resolve_path
 from pytest_dockerbuild.compose.cli import ComposeCli, service_line
 from pytest_dockerbuild.compose.project import build_arguments, rewrite
@@ -149,9 +151,13 @@ class Stack:
     def _one_off_state(self, service: str) -> str:
         """What became of the one-off containers of ``service`` (after ``compose run`` timed out)."""
         labels = [f"{PROJECT_LABEL}={self.project}", f"{SERVICE_LABEL}={service}", f"{ONEOFF_LABEL}=True"]
-        found = self.runtime.engine.client.containers.list(all=True, filters={"label": labels})
-        states = [f"{c.name} is {c.status} ({c.attrs['State'].get('ExitCode')}), its log: {c.logs(tail=5)!r}"
-                  for c in found]  # fmt: skip
+        try:
+            found = self.runtime.engine.client.containers.list(all=True, filters={"label": labels},
+                                                               ignore_removed=True)  # fmt: skip
+            states = [f"{c.name} is {c.status} ({c.attrs['State'].get('ExitCode')}), its log: {c.logs(tail=5)!r}"
+                      for c in found]  # fmt: skip
+        except docker.errors.DockerException as error:  # removed meanwhile (--rm), or the engine went away
+            return f"its one-off container could not be read ({error})"
         return "; ".join(states) or "no container of it was created"
 
     def logs(self, service: str | None = None) -> str:

@@ -26,6 +26,7 @@ import shlex
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import docker
@@ -120,33 +121,50 @@ def podman_version(version: Mapping[str, Any]) -> str:
 
 def healthcheck_test(test: Sequence[str]) -> list[str]:
     """A check's ``test`` as Podman's compat API keeps its meaning: the ``CMD`` form with an
-    argument that holds a space becomes the shell form, its arguments quoted (it then needs
-    ``/bin/sh`` in the image, as every shell-form check does); any other test is unchanged."""
+    argument that holds a space, or is empty, becomes the shell form, its arguments quoted (it
+    then needs ``/bin/sh`` in the image, as every shell-form check does); any other test is
+    unchanged."""
     items = [str(item) for item in test]
-    if items[:1] == ["CMD"] and any(any(char.isspace() for char in item) for item in items[1:]):
+    if items[:1] == ["CMD"] and any(not item or any(char.isspace() for char in item) for item in items[1:]):
         return ["CMD-SHELL", shlex.join(items[1:])]
     return items
 
 
 POLL = 0.5  #: seconds between two looks at the running containers
-DEFAULT_INTERVAL = 30.0  #: seconds between checks when a check names no interval (as both engines do)
+DEFAULT_INTERVAL = 30.0  #: seconds between checks, and a check's timeout, when it names none (as both engines)
+START_INTERVAL = 5.0  #: seconds between checks during a start period, when the check names none (Docker 25)
+
+
+@dataclass
+class _Record:
+    """What this process knows of one container's checks (shared by its runners)."""
+
+    seen: float  #: when it was first seen running (monotonic)
+    due: float  #: when its next check is due
+    last: str = ""  #: when the last check this process ran ended
+    before: str | None = None  #: while a check it ran has not ended: the last end before it
+    ran_at: float = 0.0  #: when it ran that check
+    left: bool = False  #: no check, or Podman's timers run them: never looked at again
+
+
+_RECORDS: dict[str, _Record] = {}  #: container id -> its record, for every runner of the process
+_RECORDS_LOCK = threading.Lock()
 
 
 class HealthChecks:
-    """Runs the health checks of running containers with ``label`` on Podman, each when its
-    interval has passed (the first one interval after the container is first seen, as the
-    Docker Engine does), in a daemon thread from :meth:`start` to :meth:`stop`.  A container
-    whose log shows a check this object did not run is left to Podman's own timers.  Checks
-    run one at a time: a slow check delays the others."""
+    """Runs the health checks of running containers with ``label`` on Podman, in a daemon thread
+    from :meth:`start` to :meth:`stop`: each check when due (its ``interval``; during its
+    ``start_period``, every ``start_interval``; the first one that long after the container is
+    first seen, as the Docker Engine does).  A container whose log shows a check no runner of
+    this process ran is left to Podman's own timers.  Checks run one at a time, and Podman does
+    not stop a check at its timeout (it reports it failed when it ends): a hanging check delays
+    the others by its timeout."""
 
     def __init__(self, api: docker.APIClient, version: str, label: str) -> None:
         self.api = api  #: a connection of its own (the thread's)
         self.url = f"{api.base_url}/v{version}/libpod/containers/{{}}/healthcheck"
         self.filters = {"label": label, "status": "running"}
         self.ran: dict[str, int] = {}  #: container id -> how many checks this object ran
-        self._due: dict[str, float] = {}  #: container id -> when its next check is due (monotonic)
-        self._last: dict[str, str] = {}  #: container id -> when the last check it saw ended
-        self._left: set[str] = set()  #: containers without a check, or whose checks Podman's timers run
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="pytest-dockerbuild-healthchecks", daemon=True)
 
@@ -163,31 +181,60 @@ class HealthChecks:
     def _loop(self) -> None:
         while not self._stop.wait(POLL):
             try:
-                for entry in self.api.containers(filters=self.filters):
-                    self.check(entry["Id"])
+                running = [entry["Id"] for entry in self.api.containers(filters=self.filters)]
             except (docker.errors.DockerException, requests.exceptions.RequestException):
-                continue  # a container removed meanwhile, or the engine going away (the run says so elsewhere)
+                continue  # the engine going away: the run says so elsewhere
+            for container in running:
+                if self._stop.is_set():
+                    return
+                try:
+                    self.check(container)
+                except Exception:  # removed meanwhile, or anything else: the thread must go on
+                    continue
 
     def check(self, container: str) -> bool:
         """Run ``container``'s check if it has one, it is due, and Podman does not run it; True if it ran."""
-        if container in self._left:
-            return False
+        with _RECORDS_LOCK:
+            if container in _RECORDS and _RECORDS[container].left:
+                return False
         attrs = self.api.inspect_container(container)
         config = (attrs.get("Config") or {}).get("Healthcheck") or {}
-        theirs = _last_end(attrs) != self._last.get(container, "")  # a check this object did not run
-        if theirs or (config.get("Test") or ["NONE"])[0] == "NONE":
-            self._left.add(container)  # for good: a container's check does not change
-            return False
-        now = time.monotonic()
-        interval = (config.get("Interval") or DEFAULT_INTERVAL * 1e9) / 1e9
-        if now < self._due.setdefault(container, now + interval):
-            return False
-        timeout = (config.get("Timeout") or DEFAULT_INTERVAL * 1e9) / 1e9 + 30
-        self.api.get(self.url.format(container), timeout=timeout)  # runs it; an error is a failed check
-        self._due[container] = time.monotonic() + interval
-        self._last[container] = _last_end(self.api.inspect_container(container))
+        end, now = _last_end(attrs), time.monotonic()
+        timeout = _seconds(config, "Timeout", DEFAULT_INTERVAL) + 5
+        with _RECORDS_LOCK:
+            record = _RECORDS.setdefault(container, _Record(seen=now, due=now + _wait(config, 0.0)))
+            if record.before is not None and (end != record.before or now > record.ran_at + 2 * timeout):
+                record.last, record.before = end, None  # the check this process ran has ended (or never will)
+            if (config.get("Test") or ["NONE"])[0] == "NONE" or (record.before is None and end != record.last):
+                record.left = True  # no check, or a check no runner of this process ran: Podman's timers work
+                return False
+            if record.before is not None or now < record.due:
+                return False
+            record.due = now + _wait(config, now - record.seen)  # set first: a hanging check is not run again at once
+            record.before, record.ran_at = end, now
         self.ran[container] = self.ran.get(container, 0) + 1
+        try:
+            answer = self.api.get(self.url.format(container), timeout=timeout)
+        except requests.exceptions.ReadTimeout:
+            return True  # past its timeout: Podman reports it when it ends, and the next look sees that
+        except requests.exceptions.RequestException:
+            answer = None
+        if answer is None or answer.status_code not in (200, 500):  # it did not run (500: it failed)
+            with _RECORDS_LOCK:
+                record.before = None
         return True
+
+
+def _seconds(config: Mapping[str, Any], key: str, default: float) -> float:
+    return float(config.get(key) or default * 1e9) / 1e9
+
+
+def _wait(config: Mapping[str, Any], age: float) -> float:
+    """Seconds to the next check of a container ``age`` seconds after it was first seen."""
+    interval = _seconds(config, "Interval", DEFAULT_INTERVAL)
+    if age < _seconds(config, "StartPeriod", 0.0):
+        return min(interval, _seconds(config, "StartInterval", START_INTERVAL))
+    return interval
 
 
 def _last_end(attrs: Mapping[str, Any]) -> str:
