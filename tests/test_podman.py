@@ -15,11 +15,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
 import pytest
+from docker.models.containers import Container
 from docker.types import Ulimit
 from filelock import FileLock
 from helpers import BASE, missing
@@ -279,51 +280,57 @@ def test_runtime_health_checks_run_on_podman(on_podman: PodmanService, podman_en
         bare.wait(Healthy(), timeout=30)  # at once: Podman's empty status is no check, not "starting"
 
 
-def test_checks_that_podman_runs_itself_are_left_to_it(on_podman: PodmanService, podman_engine: Engine) -> None:
-    """Where Podman's timers run the checks (simulated: `podman healthcheck run` from outside),
-    the plugin's runner does not run them too; otherwise it runs each when due.  (The containers
-    are not the run's, so that the engine's own runner leaves them alone.)"""
-    check = {"test": ["CMD", "true"], "interval": 200_000_000}
+@pytest.fixture
+def checked(podman_engine: Engine) -> Iterator[Callable[[int, int], tuple[list[str], list[HealthChecks]]]]:
+    """``checked(containers, runners)``: running containers with a check every 0.3 s and runners
+    for them, under a label of their own (not the run's, so the engine's own runner leaves them
+    alone); removed and stopped at the end."""
     label = f"test-{uuid.uuid4().hex[:8]}"
-    started = [podman_engine.client.containers.run(BASE, ["sleep", "60"], detach=True, healthcheck=check,
-                                                   labels={label: ""}) for _ in range(2)]  # fmt: skip
-    ours, theirs = (container.id for container in started)
-    runner = HealthChecks(podman_engine.connection(timeout=30), podman_version(podman_engine.version()), label)
-    try:
-        on_podman.podman("healthcheck", "run", theirs)
-        time.sleep(0.3)
-        assert (runner.check(ours), runner.check(theirs)) == (False, False)  # the first is due after 0.2 s
-        time.sleep(0.3)
-        assert (runner.check(ours), runner.check(theirs)) == (True, False)
-        assert runner.check(ours) is False  # not due again yet
-        assert runner.ran == {ours: 1}
-        assert podman_engine.client.containers.get(ours).attrs["State"]["Health"]["Status"] == "healthy"
-    finally:
+    version = podman_version(podman_engine.version())
+    made: tuple[list[Container], list[HealthChecks]] = ([], [])
+
+    def make(containers: int, runners: int) -> tuple[list[str], list[HealthChecks]]:
+        check = {"test": ["CMD", "true"], "interval": 300_000_000}
+        made[0].extend(podman_engine.client.containers.run(BASE, ["sleep", "60"], detach=True, healthcheck=check,
+                                                           labels={label: ""}) for _ in range(containers))  # fmt: skip
+        made[1].extend(HealthChecks(podman_engine.connection(timeout=30), version, label) for _ in range(runners))
+        return [container.id for container in made[0]], made[1]
+
+    yield make
+    for runner in made[1]:
         runner.stop()
-        for container in started:
-            container.remove(force=True)
+    for container in made[0]:
+        container.remove(force=True)
 
 
-def test_two_runners_of_one_process_share_what_they_ran(on_podman: PodmanService, podman_engine: Engine) -> None:
+def test_checks_that_podman_runs_itself_are_left_to_it(
+    on_podman: PodmanService, podman_engine: Engine, checked: Callable[[int, int], tuple[list[str], list[HealthChecks]]]
+) -> None:
+    """Where Podman's timers run the checks (simulated: `podman healthcheck run` from outside),
+    the plugin's runner does not run them too; otherwise it runs each when due."""
+    (ours, theirs), (runner,) = checked(2, 1)
+    on_podman.podman("healthcheck", "run", theirs)
+    time.sleep(0.4)
+    assert (runner.check(ours), runner.check(theirs)) == (False, False)  # the first is due after 0.3 s
+    time.sleep(0.4)
+    assert (runner.check(ours), runner.check(theirs)) == (True, False)
+    assert runner.check(ours) is False  # not due again yet
+    assert runner.ran == {ours: 1}
+    assert podman_engine.client.containers.get(ours).attrs["State"]["Health"]["Status"] == "healthy"
+
+
+def test_two_runners_of_one_process_share_what_they_ran(
+    on_podman: PodmanService, checked: Callable[[int, int], tuple[list[str], list[HealthChecks]]]
+) -> None:
     """Two engines of one process (two runners, one owner label): a check one ran is not taken
     for Podman's by the other, and no check runs twice as often."""
-    label = f"test-{uuid.uuid4().hex[:8]}"
-    check = {"test": ["CMD", "true"], "interval": 300_000_000}
-    started = podman_engine.client.containers.run(BASE, ["sleep", "60"], detach=True, healthcheck=check,
-                                                  labels={label: ""})  # fmt: skip
-    version = podman_version(podman_engine.version())
-    first, second = (HealthChecks(podman_engine.connection(timeout=30), version, label) for _ in range(2))
-    try:
-        assert (first.check(started.id), second.check(started.id)) == (False, False)
-        time.sleep(0.4)
-        assert (first.check(started.id), second.check(started.id)) == (True, False)  # one run, then not due
-        time.sleep(0.4)
-        assert (second.check(started.id), first.check(started.id)) == (True, False)  # the other one's turn
-        assert (first.ran, second.ran) == ({started.id: 1}, {started.id: 1})
-    finally:
-        first.stop()
-        second.stop()
-        started.remove(force=True)
+    (container,), (first, second) = checked(1, 2)
+    assert (first.check(container), second.check(container)) == (False, False)
+    time.sleep(0.4)
+    assert (first.check(container), second.check(container)) == (True, False)  # one run, then not due
+    time.sleep(0.4)
+    assert (second.check(container), first.check(container)) == (True, False)  # the other one's turn
+    assert (first.ran, second.ran) == ({container: 1}, {container: 1})
 
 
 def test_during_a_start_period_checks_run_every_start_interval(on_podman: PodmanService, podman_engine: Engine) -> None:

@@ -24,7 +24,7 @@ from pytest_dockerbuild.build.inputs import resolve_path
 from pytest_dockerbuild.compose.cli import ComposeCli, service_line
 from pytest_dockerbuild.compose.project import build_arguments, rewrite
 from pytest_dockerbuild.dockerfile import normalize_image
-from pytest_dockerbuild.engine.podman import explain_start, healthcheck_test
+from pytest_dockerbuild.engine.podman import explain_start, podman_healthcheck
 from pytest_dockerbuild.errors import (
     BuildFailed,
     ComposeError,
@@ -97,7 +97,9 @@ class Stack:
         engine = self.runtime.engine
         project = rewrite(self._config, images, self.builder.image_map, engine.labels(), self.runtime.publish_address)
         if engine.podman:
-            _podman_healthchecks(project)
+            for spec in project["services"].values():
+                if "healthcheck" in spec:
+                    spec["healthcheck"] = podman_healthcheck(spec["healthcheck"])
             engine.watch_health()  # before up: a service may wait for another's check
         resolved = self._folder / "compose.json"
         self._run_images = {name: str(spec.get("image") or name) for name, spec in project["services"].items()}
@@ -263,14 +265,6 @@ class Stacks:
             if (folder / name).is_file():
                 return folder / name
         raise ComposeError(f"no Compose file in {folder} ({', '.join(self.DEFAULT_FILES)}): name the files to use")
-
-
-def _podman_healthchecks(project: Mapping[str, Any]) -> None:
-    """The services' ``CMD`` healthchecks in the form Podman keeps (see :func:`healthcheck_test`)."""
-    for service in (project.get("services") or {}).values():
-        check = service.get("healthcheck") or {}
-        if isinstance(check.get("test"), list):
-            check["test"] = healthcheck_test(check["test"])
 
 
 def service_image(builder: Builder, files: Sequence[Path], service: str) -> str:

@@ -13,7 +13,7 @@ container, a CI machine) they never run, so a container stays ``starting`` for e
 :class:`HealthChecks` runs the due checks of the process's containers through Podman's
 own endpoint (``podman healthcheck run``), and leaves a container to Podman once it sees
 checks it did not run.  Podman's compat API also splits a ``CMD`` check's arguments at
-spaces (``["CMD", "sh", "-c", "a b"]`` runs ``sh -c a``): :func:`healthcheck_test` sends such
+spaces (``["CMD", "sh", "-c", "a b"]`` runs ``sh -c a``): :func:`podman_healthcheck` sends such
 a check in the shell form, which keeps its meaning.
 
 The functions here take what the engine answered (``/version``), so that the rest of the
@@ -25,7 +25,7 @@ from __future__ import annotations
 import shlex
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +43,8 @@ __all__ = [
     "backend_for",
     "engine_name",
     "explain_start",
-    "healthcheck_test",
     "is_podman",
+    "podman_healthcheck",
     "podman_version",
     "stable_id",
 ]
@@ -119,15 +119,18 @@ def podman_version(version: Mapping[str, Any]) -> str:
     return str(version.get("Version"))
 
 
-def healthcheck_test(test: Sequence[str]) -> list[str]:
-    """A check's ``test`` as Podman's compat API keeps its meaning: the ``CMD`` form with an
-    argument that holds a space, or is empty, becomes the shell form, its arguments quoted (it
-    then needs ``/bin/sh`` in the image, as every shell-form check does); any other test is
-    unchanged."""
-    items = [str(item) for item in test]
-    if items[:1] == ["CMD"] and any(not item or any(char.isspace() for char in item) for item in items[1:]):
-        return ["CMD-SHELL", shlex.join(items[1:])]
-    return items
+def podman_healthcheck(check: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A health check (``{"test": [...], ...}``, as Compose and the SDK write it) in the form
+    Podman's compat API keeps the meaning of: a ``CMD`` test with an argument that holds a space,
+    or is empty, becomes the shell form, its arguments quoted (it then needs ``/bin/sh`` in the
+    image, as every shell-form check does); anything else is returned unchanged."""
+    test = check.get("test")
+    if not isinstance(test, list) or test[:1] != ["CMD"]:
+        return check
+    items = [str(item) for item in test[1:]]
+    if not any(not item or any(char.isspace() for char in item) for item in items):
+        return check
+    return {**check, "test": ["CMD-SHELL", shlex.join(items)]}
 
 
 POLL = 0.5  #: seconds between two looks at the running containers

@@ -18,7 +18,7 @@ import docker.errors
 import requests
 
 from pytest_dockerbuild.engine.client import published_host
-from pytest_dockerbuild.engine.podman import explain_start, healthcheck_test
+from pytest_dockerbuild.engine.podman import explain_start, podman_healthcheck
 from pytest_dockerbuild.errors import ContainerError, DockerbuildError
 from pytest_dockerbuild.runtime.containers import Container, remove_all, remove_container
 from pytest_dockerbuild.runtime.oneshot import CompletedRun, complete
@@ -186,9 +186,8 @@ class Runtime:
         the run, on ``network`` with ``aliases`` if given; not started and not tracked.
         ``options`` go to docker-py's ``containers.create``; the docker SDK's errors pass."""
         create: dict[str, Any] = {"name": self.engine.resource_name(hint), "labels": self.engine.labels(), **options}
-        check = create.get("healthcheck")
-        if self.engine.podman and isinstance(check, dict) and isinstance(check.get("test"), list):
-            create["healthcheck"] = {**check, "test": healthcheck_test(check["test"])}
+        if self.engine.podman and "healthcheck" in create:
+            create["healthcheck"] = podman_healthcheck(create["healthcheck"])
         if network is not None:
             create["network"] = network.name
             create["networking_config"] = {
